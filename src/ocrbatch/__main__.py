@@ -1,0 +1,5 @@
+"""``python -m ocrbatch`` runs the CLI."""
+
+from ocrbatch.cli import main
+
+main()

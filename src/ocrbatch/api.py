@@ -1,0 +1,355 @@
+"""The Python API: what the CLI (and later the REST service) call.
+
+>>> summary = ocrbatch.run(["scans/"], out="results/")        # doctest: +SKIP
+>>> summary["documents"]["completed"]                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from .config import RunConfig, default_db_url, validate
+from .discovery import check_inputs
+from .engines import engine_class, validate_engine_options
+from .errors import ConfigError, JobStateError, OutputError
+from .executors import default_workers, make_executor
+from .exporters import atomic_writer, build_summary, error_records, export_all
+from .model import JobStatus
+from .progress import Reporter
+from .scheduler import (
+    Control,
+    Scheduler,
+    claim_job_for_run,
+    ingest,
+    install_signal_handlers,
+    owner_alive,
+    restore_signal_handlers,
+)
+from .store import JobInfo, Store
+
+__all__ = [
+    "cancel",
+    "export",
+    "job_status",
+    "list_jobs",
+    "make_config",
+    "open_store",
+    "pause",
+    "resume",
+    "retry_failed",
+    "run",
+    "submit",
+]
+
+log = structlog.get_logger("ocrbatch")
+
+
+def open_store(db: str | None = None) -> Store:
+    """The job store at ``db`` (default: OCRBATCH_DB or the user's data folder)."""
+    return Store(db or default_db_url())
+
+
+def make_config(config: RunConfig | Mapping[str, Any] | None = None, **overrides: Any) -> RunConfig:
+    """A validated RunConfig; engine options are checked by the engine's own model."""
+    data = config.model_dump() if isinstance(config, RunConfig) else dict(config or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    cfg: RunConfig = validate(RunConfig, data, "run")
+    opts = validate_engine_options(cfg.engine, cfg.engine_options)
+    check = getattr(engine_class(cfg.engine), "check", None)
+    if check is not None:
+        check(opts)
+    return cfg.model_copy(update={"engine_options": opts})
+
+
+def _check_out(out: Path) -> Path:
+    out = out.expanduser().resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".ocrbatch-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def submit(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    db: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    config: RunConfig | Mapping[str, Any] | None = None,
+    force: bool = False,
+    priority: int = 0,
+    store: Store | None = None,
+) -> int:
+    """Create a job and discover its documents into the store, without running it."""
+    paths = [os.fspath(p) for p in inputs]
+    check_inputs(paths)
+    cfg = make_config(config)
+    st = store or open_store(db)
+    now = dt.datetime.now(dt.UTC)
+    job_name = name or f"{Path(paths[0].lstrip('@')).name or 'job'}-{now:%Y%m%d-%H%M%S}"
+    job_id = st.create_job(
+        name=job_name,
+        description=description,
+        config=cfg.model_dump(mode="json"),
+        result_key=cfg.result_key(),
+        inputs=paths,
+        mode=cfg.mode,
+        priority=priority,
+        output_path=None,
+        force=force,
+        max_workers=cfg.workers,
+        batch_size=cfg.batch_size,
+        timeout=cfg.timeout,
+        max_retries=cfg.max_retries,
+    )
+    out_dir = _check_out(Path(out) if out else Path("ocrbatch-results") / f"job-{job_id}")
+    st.update_job(job_id, output_path=str(out_dir), error_log_path=str(out_dir / "errors.jsonl"))
+    ingest(st, st.get_job(job_id))
+    return job_id
+
+
+def run(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    db: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    config: RunConfig | Mapping[str, Any] | None = None,
+    force: bool = False,
+    reporter: Reporter | None = None,
+    handle_signals: bool = False,
+) -> dict[str, Any]:
+    """OCR ``inputs`` into ``out``; returns the summary (also written to summary.json).
+
+    With ``handle_signals``, Ctrl-C and SIGTERM pause the job (``resume`` continues).
+    """
+    st = open_store(db)
+    try:
+        job_id = submit(
+            inputs,
+            out,
+            db=db,
+            name=name,
+            description=description,
+            config=config,
+            force=force,
+            store=st,
+        )
+        return _execute(st, st.get_job(job_id), reporter, handle_signals)
+    finally:
+        st.close()
+
+
+def resume(
+    job: int | str,
+    *,
+    db: str | None = None,
+    reporter: Reporter | None = None,
+    handle_signals: bool = False,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Continue a paused, interrupted or crashed job; finished pages are not redone."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        if info.status == JobStatus.COMPLETED and not st.unfinished_tasks(info.id):
+            raise JobStateError(f"job {info.id} is already completed (see retry-failed/export)")
+        return _execute(st, info, reporter, handle_signals, workers=workers)
+    finally:
+        st.close()
+
+
+def retry_failed(
+    job: int | str,
+    *,
+    db: str | None = None,
+    reporter: Reporter | None = None,
+    handle_signals: bool = False,
+) -> dict[str, Any]:
+    """Give every failed page of a job a fresh set of retries and run them."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        if info.status == JobStatus.RUNNING and owner_alive(info):
+            raise JobStateError(f"job {info.id} is running in {info.owner}")
+        n = st.reset_failed(info.id)
+        log.info("retry_failed", job=info.id, pages=n)
+        return _execute(st, st.get_job(info.id), reporter, handle_signals)
+    finally:
+        st.close()
+
+
+def _execute(
+    st: Store,
+    job: JobInfo,
+    reporter: Reporter | None,
+    handle_signals: bool,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    claim_job_for_run(st, job)
+    cfg = make_config(job.ocr_config)
+    if not job.discovery_done:
+        ingest(st, job)
+    job = st.get_job(job.id)
+    n = workers or cfg.workers or default_workers(engine_class(cfg.engine).memory_per_worker_mb)
+    if cfg.mode == "sequential":
+        n = 1
+    executor = make_executor(cfg.mode, n, timeout=cfg.timeout, recycle_after=cfg.recycle_after)
+    control = Control()
+    old = install_signal_handlers(control) if handle_signals else {}
+    try:
+        status = Scheduler(st, job.id, executor, cfg, reporter=reporter, control=control).run()
+    finally:
+        restore_signal_handlers(old)
+    if status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        summary = _write_outputs(st, job.id, cfg, n)
+    else:
+        summary = _summary(st, job.id, cfg, n)
+    if status == JobStatus.PAUSED:
+        log.info("paused", job=job.id, hint=f"ocrbatch resume {job.id}")
+    return summary
+
+
+def _summary(st: Store, job_id: int, cfg: RunConfig, workers: int | None) -> dict[str, Any]:
+    job = st.get_job(job_id)
+    row = {f: getattr(job, f) for f in job.__dataclass_fields__}
+    return build_summary(row, st.page_stats(job_id), cfg.price_per_cpu_hour, workers)
+
+
+def _write_outputs(
+    st: Store,
+    job_id: int,
+    cfg: RunConfig,
+    workers: int | None,
+    formats: Sequence[str] | None = None,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    job = st.get_job(job_id)
+    out_dir = _check_out(out or Path(job.output_path or f"ocrbatch-results/job-{job_id}"))
+    export_all(formats or cfg.formats, lambda: st.iter_documents(job_id), out_dir)
+    import json
+
+    with atomic_writer(out_dir / "errors.jsonl") as f:
+        for rec in error_records(st.iter_failed_pages(job_id)):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    summary = _summary(st, job_id, cfg, workers)
+    with atomic_writer(out_dir / "summary.json") as f:
+        f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    st.update_job(job_id, summary=summary)
+    return summary
+
+
+def export(
+    job: int | str,
+    *,
+    db: str | None = None,
+    formats: Sequence[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Rebuild result files (and summary.json, errors.jsonl) from the store at any time."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        cfg = make_config(info.ocr_config)
+        if formats is not None:
+            cfg = validate(RunConfig, {**cfg.model_dump(), "formats": list(formats)}, "export")
+        return _write_outputs(
+            st, info.id, cfg, info.max_workers, cfg.formats, Path(out) if out else None
+        )
+    finally:
+        st.close()
+
+
+def job_status(job: int | str | None = None, *, db: str | None = None) -> dict[str, Any]:
+    """Figures of a job (the newest if ``job`` is None) read from the store."""
+    st = open_store(db)
+    try:
+        if job is None:
+            jobs = st.list_jobs(limit=1)
+            if not jobs:
+                raise ConfigError("no jobs in the store yet")
+            info = jobs[0]
+        else:
+            info = st.get_job(job)
+        return _status_dict(info)
+    finally:
+        st.close()
+
+
+def _status_dict(info: JobInfo) -> dict[str, Any]:
+    live = info.status == JobStatus.RUNNING and owner_alive(info)
+    status = str(info.status)
+    if info.status == JobStatus.RUNNING and not live:
+        status = "interrupted"  # its coordinator died: `resume` continues it
+    progress = (info.summary or {}).get("progress") if live else None
+    rate = eta = None
+    if progress:
+        rate, eta = progress.get("pages_per_s"), progress.get("eta_s")
+    elif info.summary:
+        rate = info.summary.get("throughput_pages_per_s")
+    return {
+        "job": info.id,
+        "name": info.name,
+        "status": status,
+        "mode": info.mode,
+        "priority": info.priority,
+        "pages_done": info.processed_pages,
+        "pages_total": info.total_pages,
+        "pages_failed": info.failed_pages,
+        "documents_done": info.processed_documents,
+        "documents_total": info.total_documents,
+        "documents_failed": info.failed_documents,
+        "documents_reused": info.reused_documents,
+        "percent": round(info.progress_percentage, 1),
+        "pages_per_s": rate,
+        "eta_s": eta,
+        "estimated_completion": (
+            info.estimated_completion.isoformat() if live and info.estimated_completion else None
+        ),
+        "created_at": info.created_at.isoformat(),
+        "owner": info.owner if live else None,
+        "output_path": info.output_path,
+    }
+
+
+def list_jobs(*, db: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest jobs, as status dicts."""
+    st = open_store(db)
+    try:
+        return [_status_dict(j) for j in st.list_jobs(limit)]
+    finally:
+        st.close()
+
+
+def cancel(job: int | str, *, db: str | None = None) -> None:
+    """Cancel a job; a coordinator running it stops within about a second."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        st.transition(info.id, JobStatus.CANCELLED)
+        if not owner_alive(info):
+            st.cancel_pending(info.id)
+    finally:
+        st.close()
+
+
+def pause(job: int | str, *, db: str | None = None) -> None:
+    """Pause a job from another process; its coordinator stops within about a second."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        st.transition(info.id, JobStatus.PAUSED, only_from=[JobStatus.RUNNING, JobStatus.PENDING])
+    finally:
+        st.close()

@@ -1,0 +1,311 @@
+"""The ``ocrbatch`` command line (Typer). Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, api
+from .errors import ConfigError, OcrbatchError
+from .progress import configure_logging, make_reporter
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="ocrbatch",
+    help="Resumable, supervised batch OCR for scanned images, TIFFs and PDFs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+
+_state: dict[str, Any] = {"db": None, "progress": "auto"}
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the job store "
+        "[env OCRBATCH_DB; default: a SQLite file in "
+        "~/.local/share/ocrbatch]",
+        envvar="OCRBATCH_DB",
+    ),
+]
+JobArg = Annotated[str, typer.Argument(help="Job id or name.")]
+
+
+@app.callback()
+def _main(
+    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
+    progress: Annotated[
+        str, typer.Option(help="auto (bar on a TTY, else log lines), bar, log or none.")
+    ] = "auto",
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+    if progress not in ("auto", "bar", "log", "none"):
+        raise typer.BadParameter("must be auto, bar, log or none", param_hint="--progress")
+    configure_logging(json_logs=log_json)
+    _state["progress"] = "log" if (log_json and progress == "auto") else progress
+
+
+def _parse_opts(pairs: list[str] | None) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--engine-opt takes KEY=VALUE, got {pair!r}")
+        try:
+            opts[key] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key] = value
+    return opts
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    d, p = summary["documents"], summary["pages"]
+    t = Table(
+        title=f"job {summary['job']} ({summary['name']}): {summary['status']}", show_header=False
+    )
+    t.add_row(
+        "documents",
+        f"{d['completed']} completed, {d['failed']} failed, "
+        f"{d['reused']} reused, {d['total']} total",
+    )
+    t.add_row("pages", f"{p['completed']} completed, {p['failed']} failed, {p['total']} total")
+    t.add_row("success rate", _pct(summary["success_rate"]))
+    t.add_row(
+        "time",
+        f"{summary['total_time_s']:.1f} s, {_num(summary['time_per_document_s'])} s/document",
+    )
+    t.add_row(
+        "throughput",
+        f"{_num(summary['throughput_pages_per_s'])} pages/s with {summary['workers']} workers",
+    )
+    t.add_row(
+        "CPU / memory",
+        f"{_num(summary['cpu_usage_avg_percent'])}% avg, "
+        f"{_num(summary['memory_usage_avg_mb'])} MB avg",
+    )
+    t.add_row(
+        "cost",
+        f"{summary['cost']['total']:.4f} at {summary['cost']['price_per_cpu_hour']}/CPU-hour",
+    )
+    out.print(t)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}"
+
+
+def _finish(summary: dict[str, Any]) -> None:
+    _print_summary(summary)
+    if summary["status"] == "paused":
+        err.print(f"paused: continue with `ocrbatch resume {summary['job']}`")
+        raise typer.Exit(130)
+    if summary["status"] == "cancelled":
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders, globs, or @list.txt.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [default: from cores and memory].", min=1)
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds per page before its worker is killed.", min=0.001)
+    ] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Retries of a failed page.", min=0)] = 3,
+    engine: Annotated[str, typer.Option(help="OCR engine (see `ocrbatch engines`).")] = "tesseract",
+    lang: Annotated[str | None, typer.Option(help="Tesseract languages, e.g. eng+deu.")] = None,
+    psm: Annotated[int | None, typer.Option(help="Tesseract page segmentation mode.")] = None,
+    model: Annotated[str | None, typer.Option(help="Tesseract model: fast or standard.")] = None,
+    tessdata: Annotated[str | None, typer.Option(help="Folder with *.traineddata.")] = None,
+    engine_opt: Annotated[list[str] | None, typer.Option(help="Engine option KEY=VALUE.")] = None,
+    mode: Annotated[str, typer.Option(help="sequential or parallel.")] = "parallel",
+    fmt: Annotated[
+        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
+    ] = "jsonl",
+    name: Annotated[str | None, typer.Option(help="Job name.")] = None,
+    description: Annotated[str | None, typer.Option(help="Job description.")] = None,
+    force: Annotated[
+        bool, typer.Option(help="OCR again documents already done (same content and config).")
+    ] = False,
+    recycle_after: Annotated[
+        int, typer.Option(help="Replace a worker after N pages (0: never).", min=0)
+    ] = 500,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels.", min=1)
+    ] = 250_000_000,
+    price_per_cpu_hour: Annotated[
+        float, typer.Option(help="For the cost in the summary.", min=0)
+    ] = 0.05,
+    db: DbOpt = None,
+) -> None:
+    """OCR a batch of documents into --out (results.jsonl, summary.json, errors.jsonl)."""
+    opts = _parse_opts(engine_opt)
+    for k, v in (("lang", lang), ("psm", psm), ("model", model), ("tessdata", tessdata)):
+        if v is not None:
+            if engine != "tesseract":
+                raise ConfigError(f"--{k} applies to the tesseract engine only")
+            opts[k] = v
+    config = {
+        "engine": engine,
+        "engine_options": opts,
+        "mode": mode,
+        "workers": workers,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "formats": fmt,
+        "recycle_after": recycle_after,
+        "max_image_pixels": max_pixels,
+        "price_per_cpu_hour": price_per_cpu_hour,
+    }
+    summary = api.run(
+        inputs,
+        out_dir,
+        db=db,
+        name=name,
+        description=description,
+        config=config,
+        force=force,
+        reporter=make_reporter(_state["progress"]),
+        handle_signals=True,
+    )
+    _finish(summary)
+
+
+@app.command()
+def resume(
+    job: JobArg,
+    db: DbOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Override the worker count.")] = None,
+) -> None:
+    """Continue a paused or interrupted job; finished pages are not redone."""
+    _finish(
+        api.resume(
+            job,
+            db=db,
+            reporter=make_reporter(_state["progress"]),
+            handle_signals=True,
+            workers=workers,
+        )
+    )
+
+
+@app.command("retry-failed")
+def retry_failed(job: JobArg, db: DbOpt = None) -> None:
+    """Run the failed pages of a job again, with fresh retries."""
+    _finish(
+        api.retry_failed(
+            job, db=db, reporter=make_reporter(_state["progress"]), handle_signals=True
+        )
+    )
+
+
+@app.command()
+def status(
+    job: Annotated[str | None, typer.Argument(help="Job id or name [default: newest].")] = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Progress of a job, read from the store (works while it runs elsewhere)."""
+    d = api.job_status(job, db=db)
+    if as_json:
+        out.print_json(json.dumps(d))
+        return
+    t = Table(title=f"job {d['job']} ({d['name']})", show_header=False)
+    t.add_row("status", d["status"])
+    t.add_row(
+        "pages",
+        f"{d['pages_done']}/{d['pages_total']} ({d['percent']}%), {d['pages_failed']} failed",
+    )
+    t.add_row(
+        "documents",
+        f"{d['documents_done']}/{d['documents_total']}, "
+        f"{d['documents_failed']} failed, {d['documents_reused']} reused",
+    )
+    t.add_row("throughput", f"{_num(d['pages_per_s'])} pages/s")
+    t.add_row(
+        "ETA", "-" if d["eta_s"] is None else f"{d['eta_s']:.0f} s ({d['estimated_completion']})"
+    )
+    if d["owner"]:
+        t.add_row("running in", d["owner"])
+    t.add_row("output", str(d["output_path"]))
+    out.print(t)
+
+
+@app.command()
+def jobs(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """The newest jobs in the store."""
+    t = Table("id", "name", "status", "pages", "failed", "%", "created")
+    for d in api.list_jobs(db=db, limit=limit):
+        t.add_row(
+            str(d["job"]),
+            d["name"],
+            d["status"],
+            f"{d['pages_done']}/{d['pages_total']}",
+            str(d["pages_failed"]),
+            f"{d['percent']:.0f}",
+            d["created_at"][:19],
+        )
+    out.print(t)
+
+
+@app.command()
+def cancel(job: JobArg, db: DbOpt = None) -> None:
+    """Cancel a job (a running coordinator stops within a second)."""
+    api.cancel(job, db=db)
+    out.print(f"job {job} cancelled")
+
+
+@app.command()
+def pause(job: JobArg, db: DbOpt = None) -> None:
+    """Pause a running job from another terminal; `resume` continues it."""
+    api.pause(job, db=db)
+    out.print(f"job {job} paused")
+
+
+@app.command()
+def export(
+    job: JobArg,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
+    ] = "jsonl",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: the job's].")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Rebuild result files from the store."""
+    formats = [f.strip() for f in fmt.split(",") if f.strip()]
+    summary = api.export(job, db=db, formats=formats, out=out_dir)
+    out.print(f"exported job {summary['job']} ({', '.join(formats)})")
+
+
+def main() -> None:
+    """Console entry point: OcrbatchError -> one line on stderr and its exit code."""
+    try:
+        app()
+    except OcrbatchError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

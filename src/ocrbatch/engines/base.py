@@ -1,0 +1,81 @@
+"""The engine seam: open once per worker, recognize many pages, close."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from ..config import validate
+from ..errors import ConfigError
+from ..model import PageTask, PageText
+
+__all__ = ["Engine", "EngineInfo", "engine_class", "engine_names", "validate_engine_options"]
+
+GROUP = "ocrbatch.engines"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What ``ocrbatch engines`` prints about an installed engine."""
+
+    name: str
+    version: str
+    languages: tuple[str, ...]
+    device: str
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An OCR engine. Built from validated options; ``open`` loads models (once per
+    worker process, never per page); ``recognize`` returns data, never files."""
+
+    name: ClassVar[str]
+    options_model: ClassVar[type[BaseModel] | None]
+    # Resident memory one worker of this engine needs, for sizing the pool.
+    memory_per_worker_mb: ClassVar[int]
+
+    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None: ...
+
+    def open(self) -> None: ...
+
+    def recognize(self, image: Any, task: PageTask) -> PageText: ...
+
+    def close(self) -> None: ...
+
+
+@functools.cache
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def engine_names() -> list[str]:
+    """Names of the installed engines."""
+    return sorted(_entry_points())
+
+
+def engine_class(name: str) -> type[Engine]:
+    """The engine class registered under ``name``."""
+    eps = _entry_points()
+    if name not in eps:
+        raise ConfigError(
+            f"unknown engine {name!r} (installed: {', '.join(sorted(eps)) or 'none'})"
+        )
+    try:
+        cls: type[Engine] = eps[name].load()
+    except ImportError as exc:
+        raise ConfigError(f"engine {name!r} cannot be loaded: {exc}") from None
+    return cls
+
+
+def validate_engine_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options checked by the engine's own model, returned as plain data."""
+    model = engine_class(name).options_model
+    if model is None:
+        return dict(options)
+    out: dict[str, Any] = validate(model, dict(options), f"{name} engine").model_dump()
+    return out

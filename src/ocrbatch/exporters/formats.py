@@ -1,0 +1,103 @@
+"""The result formats: jsonl, csv, json, txt (one text file per document)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from .atomic import atomic_writer
+from .records import document_record
+
+__all__ = ["EXPORTERS", "Exporter", "export_all"]
+
+Raw = Mapping[str, Any]
+
+
+class Exporter(Protocol):
+    """Writes the documents of a job into ``out``; returns the paths it wrote."""
+
+    def __call__(self, docs: Iterable[Raw], out: Path) -> list[Path]: ...
+
+
+def _jsonl(docs: Iterable[Raw], out: Path) -> list[Path]:
+    path = out / "results.jsonl"
+    with atomic_writer(path) as f:
+        for d in docs:
+            f.write(json.dumps(document_record(d), ensure_ascii=False) + "\n")
+    return [path]
+
+
+def _json(docs: Iterable[Raw], out: Path) -> list[Path]:
+    # Streamed: one record at a time, never the whole list in memory.
+    path = out / "results.json"
+    with atomic_writer(path) as f:
+        f.write("[")
+        for i, d in enumerate(docs):
+            f.write(",\n" if i else "\n")
+            f.write(json.dumps(document_record(d, layout=True), ensure_ascii=False))
+        f.write("\n]\n")
+    return [path]
+
+
+CSV_FIELDS = (
+    "path",
+    "rel_path",
+    "status",
+    "pages",
+    "confidence",
+    "processing_time",
+    "error",
+    "text",
+)
+
+
+def _csv(docs: Iterable[Raw], out: Path) -> list[Path]:
+    path = out / "results.csv"
+    with atomic_writer(path, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for d in docs:
+            w.writerow(document_record(d))
+    return [path]
+
+
+def safe_relpath(rel: str) -> PurePosixPath:
+    """``rel`` made safe to join under an output folder (no root, no ``..``)."""
+    parts = [p for p in PurePosixPath(rel.replace(os.sep, "/")).parts if p not in ("/", "..", ".")]
+    return PurePosixPath(*parts) if parts else PurePosixPath("document")
+
+
+def _txt(docs: Iterable[Raw], out: Path) -> list[Path]:
+    # text/<input tree>/<file name>.txt: the full file name is kept (scan.png.txt) so that
+    # scan.png and scan.pdf in one folder never overwrite each other's text.
+    root = out / "text"
+    n = 0
+    for d in docs:
+        if d["status"] != "completed":
+            continue
+        rec = document_record(d)
+        path = root / (str(safe_relpath(rec["rel_path"])) + ".txt")
+        with atomic_writer(path) as f:
+            f.write(rec["text"])
+        n += 1
+    return [root] if n else []
+
+
+EXPORTERS: dict[str, Callable[[Iterable[Raw], Path], list[Path]]] = {
+    "jsonl": _jsonl,
+    "csv": _csv,
+    "json": _json,
+    "txt": _txt,
+}
+
+
+def export_all(formats: Iterable[str], docs: Callable[[], Iterable[Raw]], out: Path) -> list[Path]:
+    """Write each format from a fresh pass over the documents (``docs()`` streams them)."""
+    written: list[Path] = []
+    for fmt in formats:
+        written += EXPORTERS[fmt](docs(), out)
+    return written

@@ -1,0 +1,363 @@
+"""The coordinator's loop: claim -> execute -> record -> retry -> report.
+
+The store is the truth: tasks are claimed from it in small batches, outcomes are
+recorded in small batches, and the job's status in the store is re-read every second so
+that a pause or cancel asked from another process takes effect. A signal (Ctrl-C,
+SIGTERM) pauses: in-flight pages go back to pending and ``resume`` continues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import psutil
+import structlog
+
+from .config import RunConfig
+from .discovery import discover
+from .errors import JobStateError
+from .executors import Executor
+from .model import JobStatus, PageOutcome
+from .pipeline import WorkerSpec
+from .progress import NullReporter, ProgressCounter, Reporter
+from .retry import RetryPolicy
+from .store import JobInfo, Store
+
+__all__ = [
+    "Control",
+    "Scheduler",
+    "claim_job_for_run",
+    "ingest",
+    "install_signal_handlers",
+    "owner_alive",
+    "owner_id",
+    "restore_signal_handlers",
+]
+
+log = structlog.get_logger("ocrbatch.scheduler")
+
+_HEARTBEAT_STALE = 30.0
+
+
+def owner_id() -> str:
+    """host:pid of this coordinator."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(job: JobInfo) -> bool:
+    """Is the coordinator recorded on a running job still alive?
+
+    Same host: the process exists. Another host: its heartbeat is fresh.
+    """
+    if not job.owner:
+        return False
+    host, _, pid = job.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid) != os.getpid() and psutil.pid_exists(int(pid))
+    return job.heartbeat_at is not None and time.time() - job.heartbeat_at < _HEARTBEAT_STALE
+
+
+def ingest(store: Store, job: JobInfo, *, batch_size: int = 500) -> int:
+    """Discover the job's inputs into the store, a batch per transaction.
+
+    Safe to repeat after a crash: paths the job already has are skipped, so every
+    document is stored exactly once. Returns the number of documents added.
+    """
+    added = 0
+    max_retries = int(job.max_retries if job.max_retries is not None else 3)
+    for batch in discover(job.inputs, batch_size=batch_size):
+        known = store.known_paths(job.id, [d.path for d in batch])
+        fresh = [d for d in batch if d.path not in known]
+        # The same file given twice (two overlapping roots) is one document.
+        seen: set[str] = set()
+        unique = [d for d in fresh if not (d.path in seen or seen.add(d.path))]  # type: ignore[func-returns-value]
+        n, _ = store.add_documents(job.id, unique, max_retries=max_retries, reuse=not job.force)
+        added += n
+    store.update_job(job.id, discovery_done=True)
+    return added
+
+
+@dataclass
+class Control:
+    """What the loop has been asked to do; set from signal handlers or the store."""
+
+    stop: str | None = None  # "pause" or "cancel"
+    signals: int = 0
+
+    def request(self, what: str) -> None:
+        if self.stop is None:
+            self.stop = what
+
+
+@dataclass
+class _Usage:
+    """CPU and memory of the coordinator and its workers, sampled every few seconds."""
+
+    proc: psutil.Process = field(default_factory=psutil.Process)
+    cores: int = field(default_factory=lambda: psutil.cpu_count() or 1)
+    samples: int = 0
+    cpu_sum: float = 0.0
+    mem_sum: float = 0.0
+    mem_peak: float = 0.0
+    _procs: dict[int, psutil.Process] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        cpu = mem = 0.0
+        try:
+            family = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return
+        alive = {}
+        for p in family:
+            known = self._procs.get(p.pid, p)
+            try:
+                cpu += known.cpu_percent(None)
+                mem += known.memory_info().rss / 2**20
+                alive[p.pid] = known
+            except psutil.Error:
+                continue
+        self._procs = alive
+        self.samples += 1
+        self.cpu_sum += cpu / self.cores
+        self.mem_sum += mem
+        self.mem_peak = max(self.mem_peak, mem)
+
+    def figures(self) -> dict[str, float | None]:
+        if not self.samples:
+            return {}
+        return {
+            "cpu_usage_avg": round(self.cpu_sum / self.samples, 2),
+            "memory_usage_avg": round(self.mem_sum / self.samples, 1),
+            "memory_usage_peak": round(self.mem_peak, 1),
+        }
+
+
+class Scheduler:
+    """Runs one job to completion (or pause/cancel) on one executor."""
+
+    def __init__(
+        self,
+        store: Store,
+        job_id: int,
+        executor: Executor,
+        config: RunConfig,
+        *,
+        reporter: Reporter | None = None,
+        control: Control | None = None,
+        flush_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.executor = executor
+        self.config = config
+        self.reporter = reporter or NullReporter()
+        self.control = control or Control()
+        self.flush_interval = flush_interval
+        self.owner = owner_id()
+        self.policy = RetryPolicy(
+            max_retries=config.max_retries,
+            backoff=config.retry_backoff,
+            backoff_max=config.retry_backoff_max,
+        )
+        self._buffer: list[PageOutcome] = []
+        self._usage = _Usage()
+
+    def run(self) -> JobStatus:
+        """Drive the job until nothing is left to do, or a pause/cancel request."""
+        store, job_id = self.store, self.job_id
+        job = store.get_job(job_id)
+        store.transition(
+            job_id,
+            JobStatus.RUNNING,
+            only_from=[
+                JobStatus.PENDING,
+                JobStatus.PAUSED,
+                JobStatus.RUNNING,
+                JobStatus.COMPLETED,
+                JobStatus.FAILED,
+            ],
+            owner=self.owner,
+            heartbeat_at=time.time(),
+            started_at=job.started_at or dt.datetime.now(dt.UTC),
+            completed_at=None,
+        )
+        job = store.get_job(job_id)
+        counter = ProgressCounter(
+            job_id=job.id,
+            name=job.name,
+            total_pages=job.total_pages,
+            total_documents=job.total_documents,
+            done_pages=job.processed_pages,
+            failed_pages=job.failed_pages,
+            done_documents=job.processed_documents,
+            failed_documents=job.failed_documents,
+        )
+        spec = WorkerSpec(
+            engine=self.config.engine,
+            engine_options=self.config.engine_options,
+            timeout=self.config.timeout,
+            max_image_pixels=self.config.max_image_pixels,
+        )
+        started = time.monotonic()
+        cpu0 = time.process_time()
+        self.executor.start(spec)
+        status = JobStatus.RUNNING
+        try:
+            status = self._loop(counter)
+        finally:
+            in_flight = self.executor.stop() if status != JobStatus.COMPLETED else []
+            self.executor.close()
+            self._flush(counter)
+            if in_flight or status != JobStatus.COMPLETED:
+                store.requeue(job_id)
+            self._usage.sample()
+            elapsed = time.monotonic() - started
+            job = store.get_job(job_id)
+            cpu = job.cpu_seconds + (time.process_time() - cpu0)
+            final = self._final_status(status, job)
+            values: dict[str, Any] = dict(
+                run_seconds=job.run_seconds + elapsed,
+                cpu_seconds=cpu,
+                total_cost=cpu / 3600.0 * self.config.price_per_cpu_hour,
+                owner=None,
+                estimated_completion=None,
+                **self._usage.figures(),
+            )
+            if final in (JobStatus.COMPLETED, JobStatus.FAILED):
+                values["completed_at"] = dt.datetime.now(dt.UTC)
+            if final == JobStatus.CANCELLED:
+                store.cancel_pending(job_id)
+                store.update_job(job_id, **values)
+            elif store.job_status(job_id) == JobStatus.RUNNING:
+                store.transition(job_id, final, **values)
+            else:
+                store.update_job(job_id, **values)
+            self.reporter.close(counter.snapshot())
+        return self._final_status(status, store.get_job(job_id))
+
+    def _final_status(self, status: JobStatus, job: JobInfo) -> JobStatus:
+        if status != JobStatus.COMPLETED:
+            return status
+        if job.total_documents and job.failed_documents == job.total_documents:
+            return JobStatus.FAILED
+        return JobStatus.COMPLETED
+
+    def _loop(self, counter: ProgressCounter) -> JobStatus:
+        store, ex, job_id = self.store, self.executor, self.job_id
+        last_flush = last_check = last_sample = time.monotonic()
+        while True:
+            if self.control.stop:
+                return JobStatus.PAUSED if self.control.stop == "pause" else JobStatus.CANCELLED
+            room = ex.capacity()
+            claimed = 0
+            # Claim in chunks (half the pipeline at a time) rather than one task per free slot.
+            if room and (room * 2 >= ex.workers or ex.in_flight() == 0):
+                for task in store.claim(job_id, room, self.owner):
+                    ex.submit(task)
+                    claimed += 1
+            wait = 0.2 if ex.in_flight() else 0.0
+            outcomes = ex.collect(wait)
+            self._buffer += outcomes
+            now = time.monotonic()
+            if len(self._buffer) >= self.config.batch_size or (
+                self._buffer and now - last_flush >= self.flush_interval
+            ):
+                self._flush(counter)
+                last_flush = now
+            if now - last_check >= 1.0:
+                last_check = now
+                if not self._check_control(counter):
+                    continue
+            if now - last_sample >= 2.0:
+                last_sample = now
+                self._usage.sample()
+            if ex.in_flight() == 0 and not claimed and not outcomes:
+                self._flush(counter)
+                if store.unfinished_tasks(job_id) == 0:
+                    return JobStatus.COMPLETED
+                # Only retries waiting out their backoff are left (or another coordinator
+                # holds the rest): sleep until the next one is ready.
+                ready_in = store.next_ready_in(job_id)
+                time.sleep(min(0.5, ready_in if ready_in is not None else 0.5))
+
+    def _flush(self, counter: ProgressCounter) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        delta = self.store.record(self.job_id, batch, self.policy)
+        counter.add(
+            delta.pages_done, delta.pages_failed, delta.documents_done, delta.documents_failed
+        )
+        for o in batch:
+            if not o.ok:
+                log.info(
+                    "page_failed",
+                    task=o.task_id,
+                    kind=o.error_kind,
+                    error=o.error_message,
+                    attempt=o.attempt,
+                )
+        self.reporter.update(counter.snapshot())
+
+    def _check_control(self, counter: ProgressCounter) -> bool:
+        """Heartbeat, ETA, and pause/cancel asked from another process."""
+        snap = counter.snapshot()
+        eta = (
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=snap.eta_seconds)
+            if snap.eta_seconds is not None
+            else None
+        )
+        self.store.update_job(
+            self.job_id,
+            heartbeat_at=time.time(),
+            estimated_completion=eta,
+            summary={"progress": snap.as_dict()},
+        )
+        status = self.store.job_status(self.job_id)
+        if status == JobStatus.PAUSED:
+            self.control.request("pause")
+        elif status == JobStatus.CANCELLED:
+            self.control.request("cancel")
+        self.reporter.update(snap)
+        return self.control.stop is None
+
+
+def claim_job_for_run(store: Store, job: JobInfo) -> None:
+    """Refuse to run a job that a live coordinator is running; adopt it after a crash."""
+    if job.status == JobStatus.RUNNING and owner_alive(job):
+        raise JobStateError(
+            f"job {job.id} is being run by {job.owner}; pause or cancel it there first"
+        )
+    if job.status == JobStatus.CANCELLED:
+        raise JobStateError(f"job {job.id} was cancelled; it cannot be resumed")
+    requeued = store.requeue(job.id)
+    if requeued:
+        log.info("requeued", job=job.id, tasks=requeued)
+    store.recount(job.id)
+
+
+def install_signal_handlers(control: Control) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM pause the job; a second Ctrl-C stops at once (still recorded)."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        control.signals += 1
+        control.request("pause")
+        if control.signals > 1:
+            raise KeyboardInterrupt
+
+    old: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def restore_signal_handlers(old: dict[int, Any]) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)

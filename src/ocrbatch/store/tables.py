@@ -1,0 +1,158 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under ``migrations/`` build
+it; a change here needs a new migration (``tests/unit/test_store.py`` checks they agree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+__all__ = ["documents", "jobs", "metadata", "tasks"]
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, index=True),
+    Column("description", Text),
+    Column("mode", String(20), nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("status", String(20), nullable=False, index=True),
+    Column("max_workers", Integer),
+    Column("batch_size", Integer),
+    Column("timeout_per_document", Float),
+    Column("max_retries", Integer),
+    Column("total_documents", Integer, nullable=False, default=0),
+    Column("processed_documents", Integer, nullable=False, default=0),
+    Column("successful_documents", Integer, nullable=False, default=0),
+    Column("failed_documents", Integer, nullable=False, default=0),
+    Column("reused_documents", Integer, nullable=False, default=0),
+    Column("total_pages", Integer, nullable=False, default=0),
+    Column("processed_pages", Integer, nullable=False, default=0),
+    Column("successful_pages", Integer, nullable=False, default=0),
+    Column("failed_pages", Integer, nullable=False, default=0),
+    Column("progress_percentage", Float, nullable=False, default=0.0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("estimated_completion", UTCDateTime),
+    Column("run_seconds", Float, nullable=False, default=0.0),
+    Column("cpu_seconds", Float, nullable=False, default=0.0),
+    Column("cpu_usage_avg", Float),
+    Column("memory_usage_avg", Float),
+    Column("memory_usage_peak", Float),
+    Column("total_cost", Float, nullable=False, default=0.0),
+    Column("ocr_config", JSON, nullable=False),
+    Column("preprocessing_config", JSON),
+    Column("result_key", String(64), nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("discovery_done", Boolean, nullable=False, default=False),
+    Column("force", Boolean, nullable=False, default=False),
+    Column("output_path", Text),
+    Column("error_log_path", Text),
+    Column("summary", JSON),
+    Column("owner", String(200)),
+    Column("heartbeat_at", Float),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("rel_path", Text, nullable=False),
+    Column("file_size", BigInteger),
+    Column("content_hash", String(64)),
+    Column("result_key", String(64), nullable=False),
+    Column("page_count", Integer, nullable=False, default=1),
+    Column("status", String(20), nullable=False),
+    Column("error_message", Text),
+    Column("reused_from", Integer),
+    Column("processing_time", Float),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    Index(None, "job_id", "id"),
+    Index(None, "job_id", "path"),
+    Index(None, "result_key", "content_hash", "status"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("document_id", Integer, ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column("page_index", Integer, nullable=False),
+    Column("file_path", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("retry_count", Integer, nullable=False, default=0),
+    Column("max_retries", Integer, nullable=False),
+    Column("weight", Float, nullable=False, default=0.0),
+    Column("available_at", Float, nullable=False, default=0.0),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("processing_time", Float),
+    Column("cpu_time", Float),
+    Column("result_text", Text),
+    Column("confidence", Float),
+    Column("result_json", JSON),
+    Column("info", JSON),
+    Column("error_kind", String(20)),
+    Column("error_message", Text),
+    Column("worker_id", String(200)),
+    Column("claimed_by", String(200)),
+    Column("lease_expires_at", Float),
+    UniqueConstraint("document_id", "page_index"),
+    Index(None, "job_id", "status", "available_at"),
+)

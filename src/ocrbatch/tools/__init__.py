@@ -1,0 +1,2 @@
+"""Thin wrappers of outside libraries (Pillow, pypdfium2, ...), translating their
+exceptions into :mod:`ocrbatch.errors` at this boundary."""

@@ -1,0 +1,144 @@
+"""Image decoding with Pillow: one page in, a normalized PIL image out.
+
+Every foreign failure (missing file, truncated data, not an image, decompression bomb)
+becomes a :class:`~ocrbatch.errors.DocumentError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import warnings
+from typing import IO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import DocumentError
+
+__all__ = ["IMAGE_EXTENSIONS", "frame_count", "load_image", "normalize_mode", "open_file"]
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".gif",
+        ".webp",
+        ".jp2",
+        ".j2k",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+    }
+)
+
+
+def open_file(path: str) -> IO[bytes]:
+    """Open ``path`` for reading, translating OS errors into one-line document errors."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - the caller owns and closes the handle
+    except FileNotFoundError:
+        raise DocumentError("file not found (moved or deleted after discovery?)") from None
+    except PermissionError:
+        raise DocumentError("permission denied: cannot read the file") from None
+    except IsADirectoryError:
+        raise DocumentError("is a directory, not a file") from None
+    except OSError as exc:
+        raise DocumentError(f"cannot open file: {os.strerror(exc.errno or errno.EIO)}") from None
+    try:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise DocumentError("empty file (0 bytes)")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _open_image(f: IO[bytes], max_pixels: int) -> Image.Image:
+    # Pillow's own bomb guard is a process-wide setting that warns below 2x and raises
+    # above; we check the header's size against our per-job limit ourselves instead.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            im = Image.open(f)
+        except UnidentifiedImageError:
+            raise DocumentError("not a supported image (unrecognized file format)") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DocumentError(f"corrupt image header: {_one_line(exc)}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        raise DocumentError(f"invalid image size {w}x{h}")
+    if w * h > max_pixels:
+        raise DocumentError(
+            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+            f"{max_pixels:,} (decompression bomb guard; raise --max-pixels to allow)"
+        )
+    return im
+
+
+def frame_count(path: str, max_pixels: int) -> int:
+    """Number of frames (pages) of an image file: 1 for most, n for multi-page TIFF."""
+    with open_file(path) as f:
+        im = _open_image(f, max_pixels)
+        return int(getattr(im, "n_frames", 1) or 1)
+
+
+def load_image(path: str, frame: int = 0, *, max_pixels: int) -> Image.Image:
+    """Decode frame ``frame`` of the image at ``path`` fully into memory, upright and in a
+    mode every engine accepts (see :func:`normalize_mode`)."""
+    with open_file(path) as f:
+        im = _open_image(f, max_pixels)
+        try:
+            if frame:
+                im.seek(frame)
+            im.load()
+        except EOFError:
+            raise DocumentError(f"frame {frame + 1} is missing (truncated file?)") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise DocumentError(f"truncated or corrupt image data: {_one_line(exc)}") from None
+        except Image.DecompressionBombError as exc:
+            raise DocumentError(f"image too large: {_one_line(exc)}") from None
+        dpi = im.info.get("dpi")
+        out = normalize_mode(ImageOps.exif_transpose(im) or im)
+        if dpi:
+            out.info["dpi"] = dpi
+        return out
+
+
+def normalize_mode(im: Image.Image) -> Image.Image:
+    """1-bit stays 1-bit, grey-like becomes ``L``, anything with colour ``RGB``.
+
+    Alpha is flattened onto white (transparent scans are white paper, not black), 16-bit
+    and float images are scaled to 8 bits, CMYK and palette images are converted.
+    """
+    mode = im.mode
+    if mode in ("1", "L", "RGB"):
+        return im
+    if mode == "P":
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        bg.alpha_composite(rgba)
+        return bg.convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        return Image.fromarray(((arr - lo) * scale).astype(np.uint8), mode="L")
+    return im.convert("RGB")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] if text else type(exc).__name__

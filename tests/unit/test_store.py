@@ -1,0 +1,197 @@
+"""The store's invariants on a real SQLite database (file and in-memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocrbatch.errors import ConfigError, JobNotFoundError, JobStateError, StoreError
+from ocrbatch.model import DocumentRef, JobStatus, PageOutcome, PageTask
+from ocrbatch.retry import RetryPolicy
+from ocrbatch.store import Store
+from ocrbatch.testing import memory_store
+
+POLICY = RetryPolicy(max_retries=2, backoff=0.0, jitter=0.0)
+
+
+def _job(st: Store, key: str = "k", force: bool = False) -> int:
+    return st.create_job(
+        name="t",
+        config={},
+        result_key=key,
+        inputs=["x"],
+        mode="parallel",
+        max_retries=2,
+        force=force,
+    )
+
+
+def _docs(n: int, pages: int = 1, prefix: str = "/d") -> list[DocumentRef]:
+    return [
+        DocumentRef(f"{prefix}/{i}.png", f"{i}.png", 10, f"h{i}", page_count=pages, weight=float(i))
+        for i in range(n)
+    ]
+
+
+def _ok(t: PageTask, text: str = "x") -> PageOutcome:
+    return PageOutcome(
+        t.task_id,
+        t.attempt,
+        True,
+        page={"text": text, "conf": 0.9, "width": 1, "height": 1, "blocks": []},
+        processing_time=0.5,
+        cpu_time=0.4,
+    )
+
+
+def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ocrbatch.store.tables import metadata
+
+    st = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    with st.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), metadata)
+    assert diff == []
+
+
+def test_claim_record_each_task_once_biggest_first() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(5), max_retries=2)
+    first = st.claim(job, 2, "me")
+    assert [t.path for t in first] == ["/d/4.png", "/d/3.png"]  # largest weight first
+    rest = st.claim(job, 10, "me")
+    assert len(rest) == 3 and not st.claim(job, 10, "me")
+    delta = st.record(job, [_ok(t) for t in first + rest], POLICY)
+    assert (delta.pages_done, delta.documents_done, delta.stale) == (5, 5, 0)
+    # The same outcomes again (a duplicate delivery) change nothing.
+    again = st.record(job, [_ok(t) for t in first], POLICY)
+    assert again.stale == 2 and again.pages_done == 0
+    info = st.get_job(job)
+    assert (info.processed_pages, info.successful_documents, info.progress_percentage) == (
+        5,
+        5,
+        100.0,
+    )
+
+
+def test_failures_retry_then_fail_with_reason_and_document_error_lists_pages() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(1, pages=2), max_retries=2)
+    for attempt in (1, 2, 3):
+        tasks = st.claim(job, 10, "me")
+        assert {t.attempt for t in tasks} == {attempt}
+        outs = [_ok(tasks[0])] if attempt == 1 else []
+        outs += [
+            PageOutcome.failure(t, "crash", "worker process died", retryable=True)
+            for t in tasks
+            if t.page_index == 1
+        ]
+        delta = st.record(job, outs, POLICY)
+    assert delta.pages_failed == 1 and delta.documents_failed == 1
+    doc = next(iter(st.iter_documents(job)))
+    assert doc["status"] == "failed"
+    assert doc["error_message"] == "page 2: worker process died"
+    assert [p["retry_count"] for p in doc["pages"]] == [0, 2]
+
+
+def test_input_errors_are_not_retried() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(1), max_retries=2)
+    (t,) = st.claim(job, 1, "me")
+    d = st.record(
+        job, [PageOutcome.failure(t, "input", "empty file (0 bytes)", retryable=False)], POLICY
+    )
+    assert d.retried == 0 and d.pages_failed == 1
+
+
+def test_stale_outcome_of_an_earlier_attempt_is_ignored() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(1), max_retries=2)
+    (old,) = st.claim(job, 1, "me")
+    st.requeue(job)  # e.g. the coordinator crashed; resume puts it back
+    (new,) = st.claim(job, 1, "me")
+    assert new.attempt == old.attempt + 1
+    assert st.record(job, [_ok(old, "stale")], POLICY).stale == 1
+    assert st.record(job, [_ok(new, "fresh")], POLICY).pages_done == 1
+    assert next(iter(st.iter_documents(job)))["pages"][0]["result_text"] == "fresh"
+
+
+def test_discovery_errors_are_recorded_as_failed_documents() -> None:
+    st = memory_store()
+    job = _job(st)
+    bad = DocumentRef("/d/empty.png", "empty.png", 0, None, error="empty file (0 bytes)")
+    st.add_documents(job, [*_docs(1), bad], max_retries=2)
+    info = st.get_job(job)
+    assert (info.total_documents, info.failed_documents, info.total_pages) == (2, 1, 1)
+    errors = list(st.iter_failed_pages(job))
+    assert errors == [
+        {
+            "path": "/d/empty.png",
+            "doc_error": "empty file (0 bytes)",
+            "page_index": None,
+            "error_kind": None,
+            "error_message": None,
+            "attempt": None,
+            "retry_count": None,
+            "worker_id": None,
+        }
+    ]
+
+
+def test_completed_content_is_reused_under_the_same_result_key_unless_forced() -> None:
+    st = memory_store()
+    j1 = _job(st)
+    st.add_documents(j1, _docs(2), max_retries=2)
+    st.record(j1, [_ok(t, f"text {t.path}") for t in st.claim(j1, 10, "me")], POLICY)
+    j2 = _job(st)
+    added, reused = st.add_documents(j2, _docs(3, prefix="/copy"), max_retries=2)
+    assert (added, reused) == (3, 2)
+    assert len(st.claim(j2, 10, "me")) == 1  # only the new content is OCRed
+    texts = {d["path"]: d["pages"][0]["result_text"] for d in st.iter_documents(j2)}
+    assert texts["/copy/0.png"] == "text /d/0.png"
+    j3 = _job(st, key="other-engine")
+    assert st.add_documents(j3, _docs(2), max_retries=2) == (2, 0)
+    j4 = _job(st)
+    assert st.add_documents(j4, _docs(2), max_retries=2, reuse=False) == (2, 0)
+
+
+def test_reset_failed_and_recount() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(2), max_retries=0)
+    a, b = st.claim(job, 10, "me")
+    st.record(
+        job,
+        [_ok(a), PageOutcome.failure(b, "engine", "boom", retryable=True)],
+        RetryPolicy(max_retries=0),
+    )
+    assert st.get_job(job).failed_documents == 1
+    assert st.reset_failed(job) == 1
+    info = st.get_job(job)
+    assert (info.failed_documents, info.processed_documents, info.processed_pages) == (0, 1, 1)
+    assert [t.task_id for t in st.claim(job, 10, "me")] == [b.task_id]
+
+
+def test_job_lookup_transitions_and_url_errors(tmp_path: Path) -> None:
+    st = memory_store()
+    job = _job(st)
+    assert st.get_job("t").id == job and st.get_job(str(job)).id == job
+    with pytest.raises(JobNotFoundError):
+        st.get_job("nope")
+    st.transition(job, JobStatus.CANCELLED)
+    with pytest.raises(JobStateError):
+        st.transition(job, JobStatus.RUNNING)
+    with pytest.raises(ConfigError, match="malformed database URL"):
+        Store("not a url")
+    with pytest.raises(ConfigError, match="unsupported database URL"):
+        Store("nosuchdb://x/y")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        Store(f"sqlite:///{tmp_path / 'file' / 'sub' / 'jobs.db'}")
