@@ -8,6 +8,7 @@ SIGTERM) pauses: in-flight pages go back to pending and ``resume`` continues.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import os
 import signal
@@ -24,7 +25,7 @@ from .config import RunConfig
 from .discovery import discover
 from .errors import JobStateError
 from .executors import Executor
-from .model import JobStatus, PageOutcome
+from .model import JobStatus, PageOutcome, PageTask
 from .pipeline import WorkerSpec
 from .progress import NullReporter, ProgressCounter, Reporter
 from .retry import RetryPolicy
@@ -97,45 +98,42 @@ class Control:
 
 
 @dataclass
-class _Usage:
-    """CPU and memory of the coordinator and its workers, sampled every few seconds."""
+class _Memory:
+    """Resident memory of the coordinator and its workers, sampled every few seconds.
+
+    CPU use is not sampled: it is computed exactly at the end from the CPU seconds the
+    workers report per page and the coordinator's own, over the wall time of the run.
+    """
 
     proc: psutil.Process = field(default_factory=psutil.Process)
-    cores: int = field(default_factory=lambda: psutil.cpu_count() or 1)
     samples: int = 0
-    cpu_sum: float = 0.0
-    mem_sum: float = 0.0
-    mem_peak: float = 0.0
-    _procs: dict[int, psutil.Process] = field(default_factory=dict)
+    total_mb: float = 0.0
+    peak_mb: float = 0.0
 
     def sample(self) -> None:
-        cpu = mem = 0.0
         try:
             family = [self.proc, *self.proc.children(recursive=True)]
         except psutil.Error:
             return
-        alive = {}
+        mb = 0.0
         for p in family:
-            known = self._procs.get(p.pid, p)
             try:
-                cpu += known.cpu_percent(None)
-                mem += known.memory_info().rss / 2**20
-                alive[p.pid] = known
+                mb += p.memory_info().rss / 2**20
             except psutil.Error:
                 continue
-        self._procs = alive
         self.samples += 1
-        self.cpu_sum += cpu / self.cores
-        self.mem_sum += mem
-        self.mem_peak = max(self.mem_peak, mem)
+        self.total_mb += mb
+        self.peak_mb = max(self.peak_mb, mb)
 
-    def figures(self) -> dict[str, float | None]:
+    def figures(self, job: JobInfo) -> dict[str, float]:
         if not self.samples:
             return {}
+        avg = self.total_mb / self.samples
+        if job.memory_usage_avg is not None and job.run_seconds:  # earlier runs of the job
+            avg = (avg + job.memory_usage_avg) / 2
         return {
-            "cpu_usage_avg": round(self.cpu_sum / self.samples, 2),
-            "memory_usage_avg": round(self.mem_sum / self.samples, 1),
-            "memory_usage_peak": round(self.mem_peak, 1),
+            "memory_usage_avg": round(avg, 1),
+            "memory_usage_peak": round(max(self.peak_mb, job.memory_usage_peak or 0), 1),
         }
 
 
@@ -167,7 +165,7 @@ class Scheduler:
             backoff_max=config.retry_backoff_max,
         )
         self._buffer: list[PageOutcome] = []
-        self._usage = _Usage()
+        self._memory = _Memory()
 
     def run(self) -> JobStatus:
         """Drive the job until nothing is left to do, or a pause/cancel request."""
@@ -217,18 +215,21 @@ class Scheduler:
             self._flush(counter)
             if in_flight or status != JobStatus.COMPLETED:
                 store.requeue(job_id)
-            self._usage.sample()
+            self._memory.sample()
             elapsed = time.monotonic() - started
             job = store.get_job(job_id)
             cpu = job.cpu_seconds + (time.process_time() - cpu0)
+            run_s = job.run_seconds + elapsed
+            cores = psutil.cpu_count() or 1
             final = self._final_status(status, job)
             values: dict[str, Any] = dict(
-                run_seconds=job.run_seconds + elapsed,
+                run_seconds=run_s,
                 cpu_seconds=cpu,
                 total_cost=cpu / 3600.0 * self.config.price_per_cpu_hour,
                 owner=None,
                 estimated_completion=None,
-                **self._usage.figures(),
+                cpu_usage_avg=round(100.0 * cpu / (run_s * cores), 2) if run_s else None,
+                **self._memory.figures(job),
             )
             if final in (JobStatus.COMPLETED, JobStatus.FAILED):
                 values["completed_at"] = dt.datetime.now(dt.UTC)
@@ -252,16 +253,22 @@ class Scheduler:
     def _loop(self, counter: ProgressCounter) -> JobStatus:
         store, ex, job_id = self.store, self.executor, self.job_id
         last_flush = last_check = last_sample = time.monotonic()
+        ready: collections.deque[PageTask] = collections.deque()
         while True:
             if self.control.stop:
                 return JobStatus.PAUSED if self.control.stop == "pause" else JobStatus.CANCELLED
-            room = ex.capacity()
             claimed = 0
-            # Claim in chunks (half the pipeline at a time) rather than one task per free slot.
-            if room and (room * 2 >= ex.workers or ex.in_flight() == 0):
-                for task in store.claim(job_id, room, self.owner):
-                    ex.submit(task)
-                    claimed += 1
+            room = ex.capacity()
+            if room and not ready:
+                # Claim about half a second of work per transaction (at least two tasks per
+                # worker): one claim per task would cost more than a tiny task itself.
+                rate = counter.snapshot().pages_per_second
+                want = max(room, ex.workers * 2, min(256, int(rate * 0.5)))
+                ready.extend(store.claim(job_id, want, self.owner))
+                claimed = len(ready)
+            while room and ready:
+                ex.submit(ready.popleft())
+                room -= 1
             wait = 0.2 if ex.in_flight() else 0.0
             outcomes = ex.collect(wait)
             self._buffer += outcomes
@@ -277,8 +284,8 @@ class Scheduler:
                     continue
             if now - last_sample >= 2.0:
                 last_sample = now
-                self._usage.sample()
-            if ex.in_flight() == 0 and not claimed and not outcomes:
+                self._memory.sample()
+            if ex.in_flight() == 0 and not ready and not claimed and not outcomes:
                 self._flush(counter)
                 if store.unfinished_tasks(job_id) == 0:
                     return JobStatus.COMPLETED

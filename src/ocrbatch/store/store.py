@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     case,
     create_engine,
     event,
@@ -156,6 +157,11 @@ class Store:
             raise ConfigError(f"unsupported database URL {url!r}: {exc}") from None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            # pysqlite's own BEGIN is deferred and issued late; we issue BEGIN ourselves, and
+            # BEGIN IMMEDIATE for writes, so a read-then-write (record, claim) is atomic
+            # against other processes (SQLAlchemy's documented pysqlite recipe).
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._writer = self.engine.execution_options(ocrbatch_write=True)
         try:
             self._migrate()
         except OperationalError as exc:
@@ -192,7 +198,8 @@ class Store:
         self.engine.dispose()
 
     def _begin(self) -> Any:
-        return self.engine.begin()
+        """A write transaction (on SQLite it holds the write lock from its start)."""
+        return self._writer.begin()
 
     # -- jobs -----------------------------------------------------------------------
     def create_job(
@@ -560,79 +567,106 @@ class Store:
     def record(
         self, job_id: int, outcomes: Sequence[PageOutcome], policy: RetryPolicy
     ) -> RecordDelta:
-        """Record a batch of outcomes in one transaction; failures are retried by policy."""
+        """Record a batch of outcomes in one transaction; failures are retried by policy.
+
+        The rows are read under lock first (SQLite: the transaction holds the write lock
+        from BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE, documents before tasks, in id order),
+        so an outcome whose task is no longer running that attempt is recognised as stale
+        before anything is written, and the writes go out as a few executemany batches.
+        """
         if not outcomes:
             return RecordDelta()
         now_dt, now = utcnow(), time.time()
-        done = failed = retried = stale = 0
-        touched: set[int] = set()
+        by_id = {o.task_id: o for o in outcomes}
         with self._begin() as c:
-            by_id = {o.task_id: o for o in outcomes}
-            current = {
-                r[0]: r
-                for r in c.execute(
-                    select(
-                        tasks.c.id, tasks.c.retry_count, tasks.c.max_retries, tasks.c.document_id
-                    ).where(tasks.c.id.in_(list(by_id)))
+            cur_q = select(
+                tasks.c.id,
+                tasks.c.status,
+                tasks.c.attempt,
+                tasks.c.retry_count,
+                tasks.c.max_retries,
+                tasks.c.document_id,
+            ).where(tasks.c.id.in_(sorted(by_id)))
+            if self.dialect == "postgresql":
+                doc_ids = select(tasks.c.document_id).where(tasks.c.id.in_(sorted(by_id)))
+                c.execute(
+                    select(documents.c.id)
+                    .where(documents.c.id.in_(doc_ids))
+                    .order_by(documents.c.id)
+                    .with_for_update()
                 )
-            }
+                cur_q = cur_q.order_by(tasks.c.id).with_for_update()
+            current = {r[0]: r for r in c.execute(cur_q)}
+            completed: list[dict[str, Any]] = []
+            retry: list[dict[str, Any]] = []
+            final_fail: list[dict[str, Any]] = []
+            touched: set[int] = set()
+            stale = 0
             for o in outcomes:
                 row = current.get(o.task_id)
-                if row is None:
+                if row is None or row[1] != TaskStatus.RUNNING or row[2] != o.attempt:
                     stale += 1
                     continue
-                guard = (
-                    tasks.c.id == o.task_id,
-                    tasks.c.status == TaskStatus.RUNNING,
-                    tasks.c.attempt == o.attempt,
-                )
-                common = dict(
-                    worker_id=o.worker_id,
-                    processing_time=o.processing_time,
-                    cpu_time=o.cpu_time,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                )
+                common = {
+                    "_id": o.task_id,
+                    "worker_id": o.worker_id,
+                    "processing_time": o.processing_time,
+                    "cpu_time": o.cpu_time,
+                    "info": dict(o.info) or None,
+                }
                 if o.ok:
                     page = dict(o.page or {})
-                    values = dict(
-                        status=TaskStatus.COMPLETED,
-                        completed_at=now_dt,
-                        result_text=page.get("text", ""),
-                        confidence=page.get("conf"),
-                        result_json=page,
-                        info=dict(o.info) or None,
-                        error_kind=None,
-                        error_message=None,
-                        **common,
+                    completed.append(
+                        {
+                            **common,
+                            "result_text": page.get("text", ""),
+                            "confidence": page.get("conf"),
+                            "result_json": page,
+                        }
+                    )
+                    touched.add(row[5])
+                    continue
+                err = {**common, "error_kind": o.error_kind, "error_message": o.error_message}
+                decision = RetryPolicy(
+                    max_retries=row[4],
+                    backoff=policy.backoff,
+                    backoff_max=policy.backoff_max,
+                    jitter=policy.jitter,
+                ).decide(o.retryable, row[3])
+                if decision is not None:
+                    retry.append(
+                        {**err, "retry_count": row[3] + 1, "available_at": now + decision.delay}
                     )
                 else:
-                    policy_here = RetryPolicy(
-                        max_retries=row[2],
-                        backoff=policy.backoff,
-                        backoff_max=policy.backoff_max,
-                        jitter=policy.jitter,
-                    )
-                    decision = policy_here.decide(o.retryable, row[1])
-                    values = dict(error_kind=o.error_kind, error_message=o.error_message, **common)
-                    if decision is not None:
-                        values.update(
-                            status=TaskStatus.PENDING,
-                            retry_count=row[1] + 1,
-                            available_at=now + decision.delay,
-                        )
-                    else:
-                        values.update(status=TaskStatus.FAILED, completed_at=now_dt)
-                res = c.execute(update(tasks).where(*guard).values(**values))
-                if not res.rowcount:
-                    stale += 1
-                    continue
-                if values["status"] == TaskStatus.PENDING:
-                    retried += 1
-                    continue
-                done += 1
-                failed += values["status"] == TaskStatus.FAILED
-                touched.add(row[3])
+                    final_fail.append(err)
+                    touched.add(row[5])
+            guard = (tasks.c.id == bindparam("_id"), tasks.c.status == TaskStatus.RUNNING)
+            released = {"claimed_by": None, "lease_expires_at": None}
+            if completed:
+                c.execute(
+                    update(tasks)
+                    .where(*guard)
+                    .values(
+                        status=TaskStatus.COMPLETED,
+                        completed_at=now_dt,
+                        error_kind=None,
+                        error_message=None,
+                        **released,
+                    ),
+                    completed,
+                )
+            if retry:
+                c.execute(
+                    update(tasks).where(*guard).values(status=TaskStatus.PENDING, **released), retry
+                )
+            if final_fail:
+                c.execute(
+                    update(tasks)
+                    .where(*guard)
+                    .values(status=TaskStatus.FAILED, completed_at=now_dt, **released),
+                    final_fail,
+                )
+            done, failed = len(completed) + len(final_fail), len(final_fail)
             docs_done, docs_failed = self._finish_documents(c, touched, now_dt)
             c.execute(
                 update(jobs)
@@ -649,11 +683,15 @@ class Store:
                 )
             )
             self._refresh_progress(c, job_id)
-        return RecordDelta(done, failed, retried, docs_done, docs_failed, stale)
+        return RecordDelta(done, failed, len(retry), docs_done, docs_failed, stale)
 
     @staticmethod
     def _finish_documents(c: Connection, doc_ids: set[int], now: dt.datetime) -> tuple[int, int]:
-        """Mark documents whose pages are all terminal; each exactly once."""
+        """Mark documents whose pages are all terminal; each exactly once.
+
+        Runs inside ``record``'s transaction, which holds the document rows (PostgreSQL:
+        FOR UPDATE; SQLite: the write lock), so the pending check below cannot race.
+        """
         if not doc_ids:
             return 0, 0
         agg = c.execute(
@@ -664,15 +702,21 @@ class Store:
                 func.sum(case((tasks.c.status == TaskStatus.FAILED, 1), else_=0)),
                 func.sum(func.coalesce(tasks.c.processing_time, 0.0)),
             )
-            .where(tasks.c.document_id.in_(list(doc_ids)))
+            .select_from(tasks.join(documents, tasks.c.document_id == documents.c.id))
+            .where(
+                tasks.c.document_id.in_(sorted(doc_ids)),
+                documents.c.status == DocumentStatus.PENDING,
+            )
             .group_by(tasks.c.document_id)
         ).all()
-        done = failed = 0
+        rows: list[dict[str, Any]] = []
+        failed = 0
         for doc_id, total, ok, bad, ptime in agg:
             if ok + bad < total:
                 continue
             error = None
             if bad:
+                failed += 1
                 errs = c.execute(
                     select(tasks.c.page_index, tasks.c.error_message)
                     .where(tasks.c.document_id == doc_id, tasks.c.status == TaskStatus.FAILED)
@@ -685,20 +729,29 @@ class Store:
                     else "; ".join(f"page {p + 1}: {m}" for p, m in errs)
                     + (f" (and {bad - 3} more pages)" if bad > 3 else "")
                 )
-            res = c.execute(
-                update(documents)
-                .where(documents.c.id == doc_id, documents.c.status == DocumentStatus.PENDING)
-                .values(
-                    status=DocumentStatus.FAILED if bad else DocumentStatus.COMPLETED,
-                    error_message=error,
-                    completed_at=now,
-                    processing_time=float(ptime or 0.0),
-                )
+            rows.append(
+                {
+                    "_id": doc_id,
+                    "_status": DocumentStatus.FAILED if bad else DocumentStatus.COMPLETED,
+                    "_error": error,
+                    "_ptime": float(ptime or 0),
+                }
             )
-            if res.rowcount:
-                done += 1
-                failed += bool(bad)
-        return done, failed
+        if rows:
+            c.execute(
+                update(documents)
+                .where(
+                    documents.c.id == bindparam("_id"), documents.c.status == DocumentStatus.PENDING
+                )
+                .values(
+                    status=bindparam("_status"),
+                    error_message=bindparam("_error"),
+                    completed_at=now,
+                    processing_time=bindparam("_ptime"),
+                ),
+                rows,
+            )
+        return len(rows), failed
 
     @staticmethod
     def _refresh_progress(c: Connection, job_id: int) -> None:
@@ -924,6 +977,7 @@ class Store:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun by _sqlite_begin
     cur = dbapi_conn.cursor()
     # WAL: `ocrbatch status` reads while a run writes; NORMAL sync is crash-safe in WAL.
     cur.execute("PRAGMA journal_mode=WAL")
@@ -931,6 +985,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front; readers (status, exports) stay deferred and,
+    # in WAL mode, never wait for a writer.
+    immediate = conn.get_execution_options().get("ocrbatch_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _safe(url: str) -> str:
