@@ -14,7 +14,14 @@ from ..config import validate
 from ..errors import ConfigError
 from ..model import PageTask, PageText
 
-__all__ = ["Engine", "EngineInfo", "engine_class", "engine_names", "validate_engine_options"]
+__all__ = [
+    "Engine",
+    "EngineInfo",
+    "engine_class",
+    "engine_names",
+    "engine_preload",
+    "validate_engine_options",
+]
 
 GROUP = "ocrbatch.engines"
 
@@ -70,6 +77,16 @@ def engine_class(name: str) -> type[Engine]:
     except ImportError as exc:
         raise ConfigError(f"engine {name!r} cannot be loaded: {exc}") from None
     return cls
+
+
+def engine_preload(name: str) -> list[str]:
+    """Modules worth importing before workers fork: the engine's own module and the
+    libraries it names in an optional ``preload`` class attribute."""
+    ep = _entry_points().get(name)
+    if ep is None:
+        return []
+    cls = engine_class(name)
+    return [ep.module, *getattr(cls, "preload", ())]
 
 
 def validate_engine_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class TesseractEngine:
     name: ClassVar[str] = "tesseract"
     options_model: ClassVar[type[TesseractOptions]] = TesseractOptions
     memory_per_worker_mb: ClassVar[int] = 400
+    preload: ClassVar[tuple[str, ...]] = ("tesserocr",)
 
     def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
         self.options = TesseractOptions(**options)

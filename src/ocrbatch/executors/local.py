@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import pebble
 import psutil
 
+from ..engines.base import engine_preload
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec, init_worker, process_page
 
@@ -49,7 +50,9 @@ class LocalExecutor:
 
     def start(self, spec: WorkerSpec) -> None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["ocrbatch.pipeline"])
+        # Imported once in the forkserver, so every (re)started worker forks with the
+        # engine's libraries already loaded instead of importing them again.
+        ctx.set_forkserver_preload(["ocrbatch.pipeline", *engine_preload(spec.engine)])
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=self.recycle_after,
