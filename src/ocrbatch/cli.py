@@ -156,6 +156,44 @@ def run(
     price_per_cpu_hour: Annotated[
         float, typer.Option(help="For the cost in the summary.", min=0)
     ] = 0.05,
+    dpi: Annotated[
+        float, typer.Option(help="Resolution PDF pages are rendered at.", min=30, max=1200)
+    ] = 300.0,
+    pages: Annotated[
+        str | None, typer.Option(help="Pages of each document, e.g. 1-5,10,20- [default: all].")
+    ] = None,
+    force_ocr: Annotated[
+        bool,
+        typer.Option(
+            "--force-ocr/--skip-text",
+            help="OCR PDF pages that already have text, or take their text layer (default).",
+        ),
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="User password of encrypted PDFs [env OCRBATCH_PDF_PASSWORD].",
+            envvar="OCRBATCH_PDF_PASSWORD",
+        ),
+    ] = None,
+    preprocess: Annotated[
+        str,
+        typer.Option(
+            help="auto (check each page, fix what it needs), off, or a comma list of steps: "
+            "grayscale, crop, orientation, deskew, denoise, upscale, binarize "
+            "(auto,-step leaves a step out of auto).",
+        ),
+    ] = "auto",
+    cache_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Cache of preprocessed pages [env OCRBATCH_CACHE; default: "
+            "~/.cache/ocrbatch/pages]."
+        ),
+    ] = None,
+    cache_max_mb: Annotated[
+        int, typer.Option(help="Size cap of the cache in MB (0: no cache).", min=0)
+    ] = 2048,
     db: DbOpt = None,
 ) -> None:
     """OCR a batch of documents into --out (results.jsonl, summary.json, errors.jsonl)."""
@@ -176,6 +214,13 @@ def run(
         "recycle_after": recycle_after,
         "max_image_pixels": max_pixels,
         "price_per_cpu_hour": price_per_cpu_hour,
+        "dpi": dpi,
+        "pages": pages,
+        "force_ocr": force_ocr,
+        "password": password,
+        "preprocess": preprocess,
+        "cache_dir": cache_dir,
+        "cache_max_mb": cache_max_mb,
     }
     summary = api.run(
         inputs,

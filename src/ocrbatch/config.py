@@ -16,14 +16,93 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_FORMATS",
     "KNOWN_FORMATS",
+    "PREPROCESS_STEPS",
     "RunConfig",
     "TesseractOptions",
+    "default_cache_dir",
     "default_db_url",
+    "parse_pages",
+    "parse_preprocess",
+    "select_pages",
     "validate",
 ]
 
 KNOWN_FORMATS = ("jsonl", "csv", "json", "txt")
 DEFAULT_FORMATS = ("jsonl",)
+# The preprocessing steps, in the order they run (ocrbatch.preprocess implements them).
+PREPROCESS_STEPS = (
+    "grayscale",
+    "crop",
+    "orientation",
+    "deskew",
+    "denoise",
+    "upscale",
+    "binarize",
+)
+
+
+def parse_preprocess(spec: str) -> tuple[str, tuple[str, ...]]:
+    """``auto`` | ``off`` | a comma list of steps -> (mode, steps) in canonical order.
+
+    ``auto`` checks each page and runs only the steps it needs, out of all steps or out
+    of those left after ``-step`` exclusions (``auto,-binarize``); a plain list runs
+    exactly those steps on every page; ``off`` runs none.
+    """
+    items = [x.strip().lower() for x in spec.split(",") if x.strip()]
+    if not items:
+        raise ValueError("empty --preprocess (use auto, off or a list of steps)")
+    auto = "auto" in items
+    if items == ["off"]:
+        return "off", ()
+    named = [x for x in items if x != "auto"]
+    for x in named:
+        step = x.removeprefix("-")
+        if step not in PREPROCESS_STEPS:
+            raise ValueError(
+                f"unknown preprocessing step {step!r} (steps: {', '.join(PREPROCESS_STEPS)};"
+                " or auto, off)"
+            )
+        if x.startswith("-") and not auto:
+            raise ValueError(f"{x!r} only makes sense after auto (e.g. auto,{x})")
+        if not x.startswith("-") and auto:
+            raise ValueError(f"auto already considers {x!r}; list steps without auto to force them")
+    if auto:
+        dropped = {x[1:] for x in named}
+        return "auto", tuple(s for s in PREPROCESS_STEPS if s not in dropped)
+    return "fixed", tuple(s for s in PREPROCESS_STEPS if s in named)
+
+
+def parse_pages(spec: str) -> tuple[tuple[int, int | None], ...]:
+    """``1-5,10,20-`` -> 1-based inclusive ranges (None: to the last page)."""
+    out: list[tuple[int, int | None]] = []
+    for raw in spec.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        try:
+            first = int(lo) if lo.strip() else 1
+            last = (int(hi) if hi.strip() else None) if dash else first
+        except ValueError:
+            raise ValueError(f"bad page range {part!r} (expected e.g. 1-5,10,20-)") from None
+        if first < 1 or (last is not None and last < first):
+            raise ValueError(f"bad page range {part!r} (pages count from 1, low-high)")
+        out.append((first, last))
+    if not out:
+        raise ValueError("empty --pages")
+    return tuple(out)
+
+
+def select_pages(spec: str | None, page_count: int) -> tuple[int, ...]:
+    """0-based indexes of the pages of a ``page_count``-page document that ``spec`` picks,
+    in order, each once (pages past the end are ignored)."""
+    if spec is None:
+        return tuple(range(page_count))
+    chosen: set[int] = set()
+    for first, last in parse_pages(spec):
+        end = page_count if last is None else min(last, page_count)
+        chosen.update(range(first - 1, end))
+    return tuple(sorted(chosen))
 
 
 class _Model(BaseModel):
@@ -60,6 +139,39 @@ class RunConfig(_Model):
     max_image_pixels: int = Field(250_000_000, ge=1)
     price_per_cpu_hour: float = Field(0.05, ge=0)
     formats: tuple[str, ...] = DEFAULT_FORMATS
+    # -- pages and preprocessing (these change the result: see result_key) ---------------
+    dpi: float = Field(300.0, ge=30, le=1200)  # PDF pages are rendered at this resolution
+    pages: str | None = None  # e.g. "1-5,10": which pages of each document (1-based)
+    # OCRmyPDF's --skip-text (default) / --force-ocr: a PDF page that already has text is
+    # taken from its text layer without OCR, unless force_ocr.
+    force_ocr: bool = False
+    preprocess: str = "auto"  # auto | off | comma list of steps (see parse_preprocess)
+    # -- how it runs (not part of the result) -------------------------------------------
+    # The user password of encrypted PDFs; kept with the job so that resume can open them.
+    password: str | None = None
+    # The worker-side cache of preprocessed pages (None: the user's cache folder).
+    cache_dir: str | None = None
+    cache_max_mb: int = Field(2048, ge=0)  # size cap, oldest entries evicted; 0: no cache
+
+    @field_validator("pages")
+    @classmethod
+    def _check_pages(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        return ",".join(
+            f"{a}-{'' if b is None else b}" if a != b else str(a) for a, b in parse_pages(v)
+        )
+
+    @field_validator("preprocess")
+    @classmethod
+    def _check_preprocess(cls, v: str) -> str:
+        mode, steps = parse_preprocess(v)
+        if mode == "off":
+            return "off"
+        if mode == "auto":
+            dropped = [s for s in PREPROCESS_STEPS if s not in steps]
+            return ",".join(["auto", *(f"-{s}" for s in dropped)])
+        return ",".join(steps)
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -77,12 +189,20 @@ class RunConfig(_Model):
         return tuple(dict.fromkeys(("jsonl", *v)))  # results.jsonl is always written
 
     def result_key(self) -> str:
-        """Hash of what changes the OCR result (engine and its options), not how it runs.
+        """Hash of what changes the OCR result (engine and its options, dpi, pages, text
+        layer or OCR, preprocessing), not how it runs.
 
         Two runs with the same key on the same content hash give the same text, so a
         document already done under this key is not OCRed again (unless --force).
         """
-        doc = {"engine": self.engine, "options": self.engine_options}
+        doc = {
+            "engine": self.engine,
+            "options": self.engine_options,
+            "dpi": self.dpi,
+            "pages": self.pages,
+            "force_ocr": self.force_ocr,
+            "preprocess": self.preprocess,
+        }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -94,6 +214,15 @@ def validate(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or what
         raise ConfigError(f"invalid {what} option {loc}: {err['msg']}") from None
+
+
+def default_cache_dir() -> Path:
+    """The preprocessed-page cache: OCRBATCH_CACHE, else the user's cache folder."""
+    env = os.environ.get("OCRBATCH_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ocrbatch" / "pages"
 
 
 def default_db_url() -> str:

@@ -8,21 +8,44 @@ once (a symlink loop ends there), hidden files and folders are skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+from .config import select_pages
 from .errors import DocumentError, InputNotFoundError
 from .model import DocumentRef
-from .tools.images import IMAGE_EXTENSIONS, open_file
+from .tools.images import IMAGE_EXTENSIONS, MULTIPAGE_EXTENSIONS, frame_sizes, open_file
+from .tools.pdf import PDF_EXTENSIONS, page_sizes, plan_render
 
-__all__ = ["SUPPORTED_EXTENSIONS", "check_inputs", "discover", "hash_file", "iter_paths"]
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "DiscoveryOptions",
+    "check_inputs",
+    "discover",
+    "hash_file",
+    "iter_paths",
+]
 
-SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | {".pdf"}
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | PDF_EXTENSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryOptions:
+    """What discovery needs to know to turn a file into page tasks."""
+
+    dpi: float = 300.0
+    max_pixels: int = 250_000_000
+    password: str | None = None
+    pages: str | None = None  # a validated --pages spec
+
+
 _GLOB_CHARS = frozenset("*?[")
 # A folder bigger than this is walked in the OS's order instead of sorted by name, so
 # that memory stays flat on folders of 100,000+ files.
@@ -145,31 +168,73 @@ def hash_file(path: str) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
-def _describe(item: tuple[str, str]) -> DocumentRef:
+def _page_weights(path: str, opts: DiscoveryOptions) -> list[float]:
+    """Estimated work of each page: the pixels the worker decodes or renders for it.
+
+    Read from headers and the PDF page tree only; nothing is decoded or rendered here.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext in PDF_EXTENSIONS:
+        plans = [
+            plan_render(w, h, opts.dpi, opts.max_pixels) for w, h in page_sizes(path, opts.password)
+        ]
+        return [float(p.width * p.height) for p in plans]
+    sizes = frame_sizes(path, opts.max_pixels, multipage=ext in MULTIPAGE_EXTENSIONS)
+    return [float(w * h) for w, h in sizes]
+
+
+def _describe(item: tuple[str, str], opts: DiscoveryOptions) -> DocumentRef:
     path, rel = item
+    size: int | None = None
+    digest: str | None = None
     try:
         size, digest = hash_file(path)
+        weights = _page_weights(path, opts)
+        chosen = select_pages(opts.pages, len(weights))
+        if not chosen:
+            raise DocumentError(
+                f"no page selected: --pages {opts.pages} but the document has "
+                f"{len(weights)} page{'s' if len(weights) != 1 else ''}"
+            )
     except DocumentError as exc:
-        size = None
-        with contextlib.suppress(OSError):
-            size = os.path.getsize(path)
-        return DocumentRef(path=path, rel_path=rel, size=size, content_hash=None, error=exc.message)
+        if size is None:
+            with contextlib.suppress(OSError):
+                size = os.path.getsize(path)
+        return DocumentRef(
+            path=path, rel_path=rel, size=size, content_hash=digest, error=exc.message
+        )
+    page_weights = tuple(weights[i] for i in chosen)
     return DocumentRef(
         path=path,
         rel_path=rel,
         size=size,
         content_hash=digest,
-        page_count=1,
-        weight=float(size or 0),
+        page_count=len(weights),
+        weight=max(page_weights),
+        pages=chosen if len(chosen) < len(weights) else (),
+        page_weights=page_weights,
     )
 
 
 def discover(
-    inputs: Sequence[str], batch_size: int = 500, threads: int = 4
+    inputs: Sequence[str],
+    batch_size: int = 500,
+    threads: int = 4,
+    options: DiscoveryOptions | None = None,
 ) -> Iterator[list[DocumentRef]]:
     """Batches of documents. Content hashing runs in a few threads (I/O bound, and
-    hashlib releases the GIL); a file that cannot be read comes out with ``error`` set."""
+    hashlib releases the GIL); page counting reads headers and PDF page trees only.
+    A file that cannot be read or counted comes out with ``error`` set."""
     paths = iter_paths(inputs)
+    describe = functools.partial(_describe_all, opts=options or DiscoveryOptions())
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocrbatch-hash") as pool:
         while batch := list(islice(paths, batch_size)):
-            yield list(pool.map(_describe, batch))
+            # One slice per thread, not one future per file: on a folder of small or
+            # empty files the futures would cost more than the files.
+            step = -(-len(batch) // threads)
+            slices = [batch[i : i + step] for i in range(0, len(batch), step)]
+            yield [d for part in pool.map(describe, slices) for d in part]
+
+
+def _describe_all(items: list[tuple[str, str]], opts: DiscoveryOptions) -> list[DocumentRef]:
+    return [_describe(item, opts) for item in items]

@@ -204,6 +204,8 @@ class PageTask:
     attempt: int
     page_count: int = 1
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The document's content hash: the key of the worker's preprocessed-image cache.
+    content_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,9 @@ class DocumentRef:
 
     ``error`` is set when the file cannot even be opened or counted (it is recorded as a
     failed document with that reason, so nothing is silently dropped). ``weight`` is the
-    estimated work of one of its pages (bigger runs first).
+    estimated work of one of its pages (bigger runs first): pixels to decode or render.
+    ``pages`` are the 0-based page indexes to process (all ``page_count`` pages when
+    empty) and ``page_weights`` their weights, when they differ page by page.
     """
 
     path: str
@@ -261,3 +265,12 @@ class DocumentRef:
     page_count: int = 1
     error: str | None = None
     weight: float = 0.0
+    pages: tuple[int, ...] = ()
+    page_weights: tuple[float, ...] = ()
+
+    def page_tasks(self) -> list[tuple[int, float]]:
+        """(page index, weight) of every page task this document becomes."""
+        indexes = self.pages or tuple(range(self.page_count))
+        if len(self.page_weights) == len(indexes):
+            return list(zip(indexes, self.page_weights, strict=True))
+        return [(i, self.weight) for i in indexes]

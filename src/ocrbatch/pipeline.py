@@ -1,7 +1,9 @@
-"""One page, start to finish, in the calling process: load -> engine -> outcome.
+"""One page, start to finish, in the calling process:
+text layer | (load or render -> preprocess -> engine) -> outcome.
 
-Synchronous, no database, no pools (executors run it). The engine lives in module
-state: :func:`init_worker` builds it once per worker process, never per page.
+Synchronous, no database, no pools (executors run it). The engine, the preprocessor and
+the page cache live in module state: :func:`init_worker` builds them once per worker
+process, never per page. A page's image exists only here, one page at a time.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .config import default_cache_dir
 from .engines.base import Engine, engine_class
 from .errors import DocumentError, EngineError, OcrbatchError
-from .model import PageOutcome, PageTask
+from .model import PageOutcome, PageTask, PageText
 from .tools.images import load_image
+from .tools.pdf import PDF_EXTENSIONS, render_page, text_layer
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .preprocess import PageCache, Preprocessor
 
 __all__ = ["WorkerSpec", "close_worker", "init_worker", "process_page"]
 
@@ -30,10 +39,18 @@ class WorkerSpec:
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     max_image_pixels: int = 250_000_000
+    dpi: float = 300.0
+    force_ocr: bool = False
+    password: str | None = None
+    preprocess: str = "auto"
+    cache_dir: str | None = None
+    cache_max_mb: int = 2048
 
 
 _engine: Engine | None = None
 _spec: WorkerSpec | None = None
+_pre: Preprocessor | None = None
+_cache: PageCache | None = None
 _worker_id = ""
 
 
@@ -54,6 +71,22 @@ def init_worker(spec: WorkerSpec, *, ignore_sigint: bool = True) -> None:
     engine.open()
     _engine, _spec = engine, spec
     _worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    _init_preprocess(spec)
+
+
+def _init_preprocess(spec: WorkerSpec) -> None:
+    # OpenCV loads here, in workers only: the coordinator and the CLI never need it.
+    global _pre, _cache
+    import cv2
+
+    from .preprocess import PageCache, Preprocessor
+
+    cv2.setNumThreads(1)  # one core per worker, like the engine
+    _pre = Preprocessor(spec.preprocess)
+    _cache = None
+    if _pre.active and spec.cache_max_mb > 0:
+        folder = spec.cache_dir or str(default_cache_dir())
+        _cache = PageCache(folder, spec.cache_max_mb * 2**20)
 
 
 def close_worker() -> None:
@@ -71,12 +104,7 @@ def process_page(task: PageTask) -> PageOutcome:
     if _engine is None or _spec is None:
         raise RuntimeError("process_page called before init_worker")
     try:
-        image = (
-            load_image(task.path, task.page_index, max_pixels=_spec.max_image_pixels)
-            if getattr(_engine, "reads_image", True)
-            else None
-        )
-        page = _engine.recognize(image, task)
+        page, info = _recognize(_engine, _spec, task)
     except DocumentError as exc:
         return _failure(task, exc, t0)
     except OcrbatchError as exc:
@@ -94,7 +122,107 @@ def process_page(task: PageTask) -> PageOutcome:
         worker_id=_worker_id,
         processing_time=time.perf_counter() - t0,
         cpu_time=time.process_time() - c0,
+        info=info,
     )
+
+
+def _is_pdf(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in PDF_EXTENSIONS
+
+
+def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageText, dict[str, Any]]:
+    """The page's text and the facts of how it was made (PageOutcome.info)."""
+    pdf = _is_pdf(task.path)
+    info: dict[str, Any] = {"source": "pdf" if pdf else "image"}
+    if pdf and not spec.force_ocr:
+        t = time.perf_counter()
+        layer = text_layer(
+            task.path,
+            task.page_index,
+            dpi=spec.dpi,
+            max_pixels=spec.max_image_pixels,
+            password=spec.password,
+        )
+        if layer is not None:
+            info.update(path="text-layer", dpi=layer.dpi, text_s=_since(t))
+            return layer, info
+    info["path"] = "ocr"
+    if not getattr(engine, "reads_image", True):
+        return engine.recognize(None, task), info
+    pre = _pre
+    key = None
+    if pre is not None and pre.active and _cache is not None and task.content_hash:
+        from .preprocess import cache_key
+
+        params = {**pre.params(), "dpi": spec.dpi if pdf else None}
+        key = cache_key(task.content_hash, task.page_index, params)
+    hit = _cache.get(key) if key and _cache is not None else None
+    original: Image.Image | None = None
+    if hit is not None:
+        pinfo, image = hit
+        pinfo = {**pinfo, "cache": "hit"}
+        if image is None:
+            image = original = _load(task, spec, info)
+        elif "dpi" in image.info:
+            info["dpi"] = round(float(image.info["dpi"][0]), 2)
+    else:
+        image = original = _load(task, spec, info)
+        pinfo = {"steps": []}
+        if pre is not None:
+            image, pinfo = pre.run(image)
+            if key and _cache is not None:
+                _cache.put(key, pinfo, image if pinfo["steps"] else None)
+                pinfo = {**pinfo, "cache": "miss"}
+    info.update(pinfo)
+    t = time.perf_counter()
+    page = engine.recognize(image, task)
+    info["ocr_s"] = _since(t)
+    if pre is not None and pre.reviews_after_ocr and "reviewed" not in info:
+        first = original
+
+        def load_original() -> Image.Image:
+            return first if first is not None else _load(task, spec, {})
+
+        t = time.perf_counter()
+        page, better = pre.review(
+            page, image, load_original, lambda im: engine.recognize(im, task), info
+        )
+        info["review_s"] = _since(t)
+        if better is not None and key and _cache is not None:
+            # the cache keeps the better page, so a re-run with another engine reads it
+            keep = {k: v for k, v in info.items() if k not in _NOT_CACHED}
+            _cache.put(key, keep, better)
+    return page, info
+
+
+# Facts of this run, not of the preprocessed page.
+_NOT_CACHED = frozenset({"cache", "source", "path", "ocr_s", "review_s", "load_s", "dpi"})
+
+
+def _load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:
+    t = time.perf_counter()
+    if _is_pdf(task.path):
+        image, plan = render_page(
+            task.path,
+            task.page_index,
+            dpi=spec.dpi,
+            max_pixels=spec.max_image_pixels,
+            password=spec.password,
+        )
+        info["dpi"] = round(plan.dpi, 2)
+        if plan.reduced:
+            info["dpi_reduced_from"] = spec.dpi
+    else:
+        image = load_image(task.path, task.page_index, max_pixels=spec.max_image_pixels)
+        dpi = image.info.get("dpi")
+        if dpi:
+            info["dpi"] = round(float(dpi[0] if isinstance(dpi, tuple) else dpi), 2)
+    info["load_s"] = _since(t)
+    return image
+
+
+def _since(t: float) -> float:
+    return round(time.perf_counter() - t, 4)
 
 
 def _failure(task: PageTask, exc: DocumentError, t0: float) -> PageOutcome:

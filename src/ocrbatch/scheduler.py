@@ -22,7 +22,7 @@ import psutil
 import structlog
 
 from .config import RunConfig
-from .discovery import discover
+from .discovery import DiscoveryOptions, discover
 from .errors import JobStateError
 from .executors import Executor
 from .model import JobStatus, PageOutcome, PageTask
@@ -73,7 +73,11 @@ def ingest(store: Store, job: JobInfo, *, batch_size: int = 500) -> int:
     """
     added = 0
     max_retries = int(job.max_retries if job.max_retries is not None else 3)
-    for batch in discover(job.inputs, batch_size=batch_size):
+    cfg = RunConfig.model_validate(job.ocr_config)
+    options = DiscoveryOptions(
+        dpi=cfg.dpi, max_pixels=cfg.max_image_pixels, password=cfg.password, pages=cfg.pages
+    )
+    for batch in discover(job.inputs, batch_size=batch_size, options=options):
         known = store.known_paths(job.id, [d.path for d in batch])
         fresh = [d for d in batch if d.path not in known]
         # The same file given twice (two overlapping roots) is one document.
@@ -202,6 +206,12 @@ class Scheduler:
             engine_options=self.config.engine_options,
             timeout=self.config.timeout,
             max_image_pixels=self.config.max_image_pixels,
+            dpi=self.config.dpi,
+            force_ocr=self.config.force_ocr,
+            password=self.config.password,
+            preprocess=self.config.preprocess,
+            cache_dir=self.config.cache_dir,
+            cache_max_mb=self.config.cache_max_mb,
         )
         started = time.monotonic()
         cpu0 = time.process_time()

@@ -51,8 +51,10 @@ class LocalExecutor:
     def start(self, spec: WorkerSpec) -> None:
         ctx = multiprocessing.get_context("forkserver")
         # Imported once in the forkserver, so every (re)started worker forks with the
-        # engine's libraries already loaded instead of importing them again.
-        ctx.set_forkserver_preload(["ocrbatch.pipeline", *engine_preload(spec.engine)])
+        # engine's and preprocessing's libraries (OpenCV) already loaded.
+        ctx.set_forkserver_preload(
+            ["ocrbatch.pipeline", "ocrbatch.preprocess", *engine_preload(spec.engine)]
+        )
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=self.recycle_after,

@@ -381,7 +381,7 @@ class Store:
                         file_size=d.size,
                         content_hash=d.content_hash,
                         result_key=key,
-                        page_count=0 if d.error else d.page_count,
+                        page_count=0 if d.error else len(d.page_tasks()),
                         status=status,
                         error_message=d.error,
                         reused_from=old,
@@ -408,8 +408,9 @@ class Store:
                     reused += 1
                     reused_pages += self._copy_pages(c, job_id, doc_id, r["reused_from"], now)
                     continue
-                total_pages += d.page_count
-                for p in range(d.page_count):
+                page_tasks = d.page_tasks()
+                total_pages += len(page_tasks)
+                for p, weight in page_tasks:
                     task_rows.append(
                         dict(
                             job_id=job_id,
@@ -420,7 +421,7 @@ class Store:
                             attempt=0,
                             retry_count=0,
                             max_retries=max_retries,
-                            weight=d.weight,
+                            weight=weight,
                             available_at=0.0,
                         )
                     )
@@ -530,6 +531,19 @@ class Store:
         )
         with self._begin() as c:
             rows = c.execute(stmt).all()
+            doc_ids = list({r[1] for r in rows})
+            docs = (
+                {
+                    d[0]: (d[1], d[2])
+                    for d in c.execute(
+                        select(
+                            documents.c.id, documents.c.content_hash, documents.c.page_count
+                        ).where(documents.c.id.in_(doc_ids))
+                    )
+                }
+                if doc_ids
+                else {}
+            )
         rows.sort(key=lambda r: (-r[5], r[0]))  # RETURNING order is unspecified
         return [
             PageTask(
@@ -539,6 +553,8 @@ class Store:
                 path=r[2],
                 page_index=r[3],
                 attempt=r[4],
+                page_count=int(docs.get(r[1], (None, 1))[1] or 1),
+                content_hash=docs.get(r[1], (None, 1))[0],
             )
             for r in rows
         ]

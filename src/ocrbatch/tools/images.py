@@ -15,7 +15,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DocumentError
 
-__all__ = ["IMAGE_EXTENSIONS", "frame_count", "load_image", "normalize_mode", "open_file"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MULTIPAGE_EXTENSIONS",
+    "frame_count",
+    "frame_sizes",
+    "load_image",
+    "normalize_mode",
+    "open_file",
+]
 
 IMAGE_EXTENSIONS = frozenset(
     {
@@ -35,6 +43,11 @@ IMAGE_EXTENSIONS = frozenset(
         ".pnm",
     }
 )
+
+# Formats whose frames are pages (an animated GIF or WebP is one picture, not pages).
+MULTIPAGE_EXTENSIONS = frozenset({".tif", ".tiff"})
+# A TIFF claiming more frames than this is treated as broken past that point.
+_MAX_FRAMES = 100_000
 
 
 def open_file(path: str) -> IO[bytes]:
@@ -90,6 +103,29 @@ def frame_count(path: str, max_pixels: int) -> int:
         return int(getattr(im, "n_frames", 1) or 1)
 
 
+def frame_sizes(path: str, max_pixels: int, *, multipage: bool) -> list[tuple[int, int]]:
+    """(width, height) of each page of an image file, from headers only (nothing decoded).
+
+    Single-page formats give one entry. In a multi-page TIFF whose frame chain breaks
+    after k good frames, the broken frame is listed as (0, 0): it becomes a page task that
+    fails with its own reason while the k good pages are still OCRed.
+    """
+    with open_file(path) as f:
+        im = _open_image(f, max_pixels)
+        sizes = [im.size]
+        if not multipage:
+            return sizes
+        try:
+            while len(sizes) < _MAX_FRAMES:
+                im.seek(len(sizes))
+                sizes.append(im.size)
+        except EOFError:
+            pass
+        except Exception:  # any decoder error: the frame chain is broken here
+            sizes.append((0, 0))
+        return sizes
+
+
 def load_image(path: str, frame: int = 0, *, max_pixels: int) -> Image.Image:
     """Decode frame ``frame`` of the image at ``path`` fully into memory, upright and in a
     mode every engine accepts (see :func:`normalize_mode`)."""
@@ -98,6 +134,12 @@ def load_image(path: str, frame: int = 0, *, max_pixels: int) -> Image.Image:
         try:
             if frame:
                 im.seek(frame)
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise DocumentError(
+                        f"frame {frame + 1} too large: {w}x{h} = {w * h:,} pixels exceeds "
+                        f"the limit of {max_pixels:,} (raise --max-pixels to allow)"
+                    )
             im.load()
         except EOFError:
             raise DocumentError(f"frame {frame + 1} is missing (truncated file?)") from None
