@@ -40,6 +40,8 @@ unit: $(DEPS)
 bench: $(DEPS)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/preprocess.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache
