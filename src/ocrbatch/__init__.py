@@ -1,7 +1,8 @@
 """ocrbatch: resumable, supervised batch OCR.
 
 The Python API mirrors the CLI: ``ocrbatch.run(inputs, out=...)`` returns the summary;
-``submit``, ``resume``, ``retry_failed``, ``export``, ``job_status``, ``cancel``.
+``submit``, ``resume``, ``retry_failed``, ``export``, ``job_status``, ``cancel``;
+``submit(..., queue=...)``, ``work`` and ``release`` for the job queue.
 The API is imported lazily so that worker processes, which import
 ``ocrbatch.pipeline``, never load the store or SQLAlchemy.
 """
@@ -19,14 +20,28 @@ __all__ = [
     "job_status",
     "list_jobs",
     "pause",
+    "release",
     "resume",
     "retry_failed",
     "run",
     "submit",
+    "work",
 ]
 
 if TYPE_CHECKING:
-    from .api import cancel, export, job_status, list_jobs, pause, resume, retry_failed, run, submit
+    from .api import (
+        cancel,
+        export,
+        job_status,
+        list_jobs,
+        pause,
+        release,
+        resume,
+        retry_failed,
+        run,
+        submit,
+        work,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from .config import RunConfig, default_db_url, validate
 from .discovery import check_inputs
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, JobStateError, OutputError
-from .executors import default_workers, make_executor
+from .executors import Executor, default_workers, make_executor
 from .exporters import atomic_writer, build_summary, error_records, export_all
 from .model import JobStatus
 from .progress import Reporter
@@ -36,16 +36,20 @@ from .store import JobInfo, Store
 
 __all__ = [
     "cancel",
+    "executor_for",
     "export",
+    "job_queue",
     "job_status",
     "list_jobs",
     "make_config",
     "open_store",
     "pause",
+    "release",
     "resume",
     "retry_failed",
     "run",
     "submit",
+    "work",
 ]
 
 log = structlog.get_logger("ocrbatch")
@@ -89,13 +93,36 @@ def submit(
     config: RunConfig | Mapping[str, Any] | None = None,
     force: bool = False,
     priority: int = 0,
+    queue: str | None = None,
     store: Store | None = None,
 ) -> int:
-    """Create a job and discover its documents into the store, without running it."""
+    """Create a job and discover its documents into the store, without running it.
+
+    With ``queue``, the job joins that queue once its documents are all discovered, and
+    ``ocrbatch worker`` processes pick it up (higher ``priority`` first).
+    """
     paths = [os.fspath(p) for p in inputs]
     check_inputs(paths)
     cfg = make_config(config)
     st = store or open_store(db)
+    try:
+        return _submit(st, paths, out, cfg, name, description, force, priority, queue)
+    finally:
+        if store is None:
+            st.close()
+
+
+def _submit(
+    st: Store,
+    paths: list[str],
+    out: str | os.PathLike[str] | None,
+    cfg: RunConfig,
+    name: str | None,
+    description: str | None,
+    force: bool,
+    priority: int,
+    queue: str | None,
+) -> int:
     now = dt.datetime.now(dt.UTC)
     job_name = name or f"{Path(paths[0].lstrip('@')).name or 'job'}-{now:%Y%m%d-%H%M%S}"
     job_id = st.create_job(
@@ -116,7 +143,76 @@ def submit(
     out_dir = _check_out(Path(out) if out else Path("ocrbatch-results") / f"job-{job_id}")
     st.update_job(job_id, output_path=str(out_dir), error_log_path=str(out_dir / "errors.jsonl"))
     ingest(st, st.get_job(job_id))
+    if queue:
+        # Only now: a worker never sees a job whose discovery is half done (a crash
+        # before this line leaves a job outside the queue that `resume --here` finishes).
+        st.update_job(job_id, queue=queue)
     return job_id
+
+
+def job_queue(job: int | str, *, db: str | None = None) -> str | None:
+    """The queue of a job (None: a foreground job)."""
+    st = open_store(db)
+    try:
+        return st.get_job(job).queue
+    finally:
+        st.close()
+
+
+def release(job: int | str, *, db: str | None = None) -> str:
+    """Put a paused (or interrupted, or finished with pages left) queue job back in its
+    queue; its workers continue it within about a second. Returns the queue's name."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        if not info.queue:
+            raise JobStateError(f"job {info.id} is not in a queue; `ocrbatch resume` runs it here")
+        if info.status == JobStatus.CANCELLED:
+            raise JobStateError(f"job {info.id} was cancelled; it cannot be resumed")
+        if info.status == JobStatus.RUNNING and owner_alive(info):
+            raise JobStateError(f"job {info.id} is running already ({info.owner})")
+        st.transition(info.id, JobStatus.PENDING)
+        return info.queue
+    finally:
+        st.close()
+
+
+def work(
+    queue: str = "default",
+    *,
+    db: str | None = None,
+    mode: str = "parallel",
+    workers: int | None = None,
+    exit_when_idle: bool = False,
+    handle_signals: bool = False,
+    executor: Executor | None = None,
+    **executor_options: Any,
+) -> list[int]:
+    """Process the jobs of ``queue`` (``ocrbatch worker``) until stopped, or until the
+    queue is idle with ``exit_when_idle``; returns the ids of the jobs it finished.
+
+    ``executor_options``: ray_address, ship_pages, cpus_per_worker, gpus_per_worker.
+    """
+    from .worker import QueueWorker
+
+    st = open_store(db)
+    cfg = validate(RunConfig, {"mode": mode, "workers": workers, **executor_options}, "worker")
+    ex = executor or executor_for(cfg, workers)
+
+    def finished(job_id: int) -> None:
+        info = st.get_job(job_id)
+        _write_outputs(st, job_id, make_config(info.ocr_config), info.max_workers)
+
+    control = Control()
+    old = install_signal_handlers(control) if handle_signals else {}
+    try:
+        w = QueueWorker(
+            st, ex, queue, on_finished=finished, control=control, exit_when_idle=exit_when_idle
+        )
+        return w.run()
+    finally:
+        restore_signal_handlers(old)
+        st.close()
 
 
 def run(
@@ -203,16 +299,14 @@ def _execute(
     if not job.discovery_done:
         ingest(st, job)
     job = st.get_job(job.id)
-    n = workers or cfg.workers or default_workers(engine_class(cfg.engine).memory_per_worker_mb)
-    if cfg.mode == "sequential":
-        n = 1
-    executor = make_executor(cfg.mode, n, timeout=cfg.timeout, recycle_after=cfg.recycle_after)
+    executor = executor_for(cfg, workers)
     control = Control()
     old = install_signal_handlers(control) if handle_signals else {}
     try:
         status = Scheduler(st, job.id, executor, cfg, reporter=reporter, control=control).run()
     finally:
         restore_signal_handlers(old)
+    n = executor.workers
     if status in (JobStatus.COMPLETED, JobStatus.FAILED):
         summary = _write_outputs(st, job.id, cfg, n)
     else:
@@ -220,6 +314,26 @@ def _execute(
     if status == JobStatus.PAUSED:
         log.info("paused", job=job.id, hint=f"ocrbatch resume {job.id}")
     return summary
+
+
+def executor_for(cfg: RunConfig, workers: int | None = None) -> Executor:
+    """The executor a job's config asks for (worker count: ``workers``, the config's, or
+    from this machine's cores and memory; in distributed mode, from the cluster)."""
+    n = workers or cfg.workers
+    if cfg.mode == "sequential":
+        n = 1
+    elif n is None and cfg.mode == "parallel":
+        n = default_workers(engine_class(cfg.engine).memory_per_worker_mb)
+    return make_executor(
+        cfg.mode,
+        n,
+        timeout=cfg.timeout,
+        recycle_after=cfg.recycle_after,
+        ray_address=cfg.ray_address,
+        ship_pages=cfg.ship_pages,
+        cpus_per_worker=cfg.cpus_per_worker,
+        gpus_per_worker=cfg.gpus_per_worker,
+    )
 
 
 def _summary(st: Store, job_id: int, cfg: RunConfig, workers: int | None) -> dict[str, Any]:
@@ -305,6 +419,7 @@ def _status_dict(info: JobInfo) -> dict[str, Any]:
         "status": status,
         "mode": info.mode,
         "priority": info.priority,
+        "queue": info.queue,
         "pages_done": info.processed_pages,
         "pages_total": info.total_pages,
         "pages_failed": info.failed_pages,
@@ -339,8 +454,7 @@ def cancel(job: int | str, *, db: str | None = None) -> None:
     try:
         info = st.get_job(job)
         st.transition(info.id, JobStatus.CANCELLED)
-        if not owner_alive(info):
-            st.cancel_pending(info.id)
+        st.cancel_pending(info.id, running=not owner_alive(info))
     finally:
         st.close()
 

@@ -40,6 +40,26 @@ DbOpt = Annotated[
     ),
 ]
 JobArg = Annotated[str, typer.Argument(help="Job id or name.")]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Distributed mode: the Ray cluster, auto or ray://host:port "
+        "[env RAY_ADDRESS; default: a local Ray instance].",
+        envvar="RAY_ADDRESS",
+    ),
+]
+ShipPagesOpt = Annotated[
+    str,
+    typer.Option(
+        help="Distributed mode: send page bytes to workers: auto (to nodes that do not "
+        "see the input files), always or never."
+    ),
+]
+CpusOpt = Annotated[
+    float, typer.Option(help="Distributed mode: CPUs one worker reserves.", min=0.01)
+]
+GpusOpt = Annotated[float, typer.Option(help="Distributed mode: GPUs one worker reserves.", min=0)]
 
 
 @app.callback()
@@ -138,7 +158,13 @@ def run(
     model: Annotated[str | None, typer.Option(help="Tesseract model: fast or standard.")] = None,
     tessdata: Annotated[str | None, typer.Option(help="Folder with *.traineddata.")] = None,
     engine_opt: Annotated[list[str] | None, typer.Option(help="Engine option KEY=VALUE.")] = None,
-    mode: Annotated[str, typer.Option(help="sequential or parallel.")] = "parallel",
+    mode: Annotated[
+        str, typer.Option(help="sequential, parallel (local pool) or distributed (Ray).")
+    ] = "parallel",
+    ray_address: RayAddressOpt = None,
+    ship_pages: ShipPagesOpt = "auto",
+    cpus_per_worker: CpusOpt = 1.0,
+    gpus_per_worker: GpusOpt = 0.0,
     fmt: Annotated[
         str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
     ] = "jsonl",
@@ -221,6 +247,10 @@ def run(
         "preprocess": preprocess,
         "cache_dir": cache_dir,
         "cache_max_mb": cache_max_mb,
+        "ray_address": ray_address,
+        "ship_pages": ship_pages,
+        "cpus_per_worker": cpus_per_worker,
+        "gpus_per_worker": gpus_per_worker,
     }
     summary = api.run(
         inputs,
@@ -237,12 +267,108 @@ def run(
 
 
 @app.command()
+def submit(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders, globs, or @list.txt.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    queue: Annotated[str, typer.Option(help="The queue workers take it from.")] = "default",
+    max_workers: Annotated[
+        int | None, typer.Option(help="At most this many pages of the job at once.", min=1)
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds per page before its worker is killed.", min=0.001)
+    ] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Retries of a failed page.", min=0)] = 3,
+    engine: Annotated[str, typer.Option(help="OCR engine (see `ocrbatch engines`).")] = "tesseract",
+    engine_opt: Annotated[list[str] | None, typer.Option(help="Engine option KEY=VALUE.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
+    ] = "jsonl",
+    name: Annotated[str | None, typer.Option(help="Job name.")] = None,
+    description: Annotated[str | None, typer.Option(help="Job description.")] = None,
+    force: Annotated[
+        bool, typer.Option(help="OCR again documents already done (same content and config).")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Add a job to a queue without running it; `ocrbatch worker` processes run it."""
+    config = {
+        "engine": engine,
+        "engine_options": _parse_opts(engine_opt),
+        "workers": max_workers,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "formats": fmt,
+    }
+    job = api.submit(
+        inputs,
+        out_dir,
+        db=db,
+        name=name,
+        description=description,
+        config=config,
+        force=force,
+        priority=priority,
+        queue=queue,
+    )
+    out.print(f"job {job} submitted to queue {queue!r} (priority {priority})")
+
+
+@app.command()
+def worker(
+    queue: Annotated[str, typer.Option(help="The queue to take jobs from.")] = "default",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker slots [default: cores and memory, or the Ray cluster].", min=1),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="parallel (local pool), distributed (Ray) or sequential.")
+    ] = "parallel",
+    ray_address: RayAddressOpt = None,
+    ship_pages: ShipPagesOpt = "auto",
+    cpus_per_worker: CpusOpt = 1.0,
+    gpus_per_worker: GpusOpt = 0.0,
+    exit_when_idle: Annotated[
+        bool, typer.Option(help="Stop when the queue has no pending or running job.")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Process queued jobs: priority first, then age; fair share among equals.
+
+    Ctrl-C or SIGTERM stops it; its pages in flight go back to the queue.
+    """
+    done = api.work(
+        queue,
+        db=db,
+        mode=mode,
+        workers=workers,
+        exit_when_idle=exit_when_idle,
+        handle_signals=True,
+        ray_address=ray_address,
+        ship_pages=ship_pages,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_worker=gpus_per_worker,
+    )
+    out.print(f"worker stopped; jobs finished here: {', '.join(map(str, done)) or 'none'}")
+
+
+@app.command()
 def resume(
     job: JobArg,
     db: DbOpt = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Override the worker count.")] = None,
+    here: Annotated[
+        bool, typer.Option(help="Run a queued job in this process instead of its queue.")
+    ] = False,
 ) -> None:
-    """Continue a paused or interrupted job; finished pages are not redone."""
+    """Continue a paused or interrupted job; finished pages are not redone.
+
+    A queued job goes back to its queue (its workers continue it within a second).
+    """
+    if not here and api.job_queue(job, db=db):
+        q = api.release(job, db=db)
+        out.print(f"job {job} back in queue {q!r}")
+        return
     _finish(
         api.resume(
             job,

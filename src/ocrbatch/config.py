@@ -173,6 +173,14 @@ class RunConfig(_Model):
             return ",".join(["auto", *(f"-{s}" for s in dropped)])
         return ",".join(steps)
 
+    # Distributed mode (Ray): where the cluster is (None: RAY_ADDRESS, else a local Ray),
+    # whether page bytes travel to workers (auto: to nodes that do not see the files),
+    # and what one worker slot reserves on the cluster.
+    ray_address: str | None = None
+    ship_pages: Literal["auto", "always", "never"] = "auto"
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+
     @field_validator("formats", mode="before")
     @classmethod
     def _split_formats(cls, v: Any) -> Any:

@@ -52,55 +52,87 @@ _spec: WorkerSpec | None = None
 _pre: Preprocessor | None = None
 _cache: PageCache | None = None
 _worker_id = ""
+# What this process built per spec, most recently used first. A queue worker serves jobs
+# with different engines or options: keeping the last two avoids rebuilding an engine
+# each time the pages of two jobs alternate, and bounds the memory.
+_built: list[tuple[WorkerSpec, Engine, Preprocessor | None, PageCache | None]] = []
+_BUILT_MAX = 2
 
 
-def init_worker(spec: WorkerSpec, *, ignore_sigint: bool = True) -> None:
-    """Build and open the engine for this process.
+def init_worker(spec: WorkerSpec | None, *, ignore_sigint: bool = True) -> None:
+    """Prepare this process and build the engine for ``spec`` (None: build it from the
+    spec the first task brings, see :func:`process_page`).
 
     Pool workers ignore SIGINT: Ctrl-C reaches the whole process group, and the
     coordinator, not the workers, decides what a pause means.
     """
-    global _engine, _spec, _worker_id
+    global _worker_id
     # One single-threaded engine per core: OpenMP/BLAS threads would fight the pool.
     for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     close_worker()
-    engine = engine_class(spec.engine)(spec.engine_options, timeout=spec.timeout)
-    engine.open()
-    _engine, _spec = engine, spec
     _worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    _init_preprocess(spec)
+    if spec is not None:
+        _use(spec)
 
 
-def _init_preprocess(spec: WorkerSpec) -> None:
+def _use(spec: WorkerSpec) -> None:
+    """Make ``spec``'s engine and preprocessing current: built and opened once, then
+    kept (see ``_built``)."""
+    global _engine, _spec, _pre, _cache
+    if spec == _spec and _engine is not None:
+        return
+    for i, entry in enumerate(_built):
+        if entry[0] == spec:
+            _built.insert(0, _built.pop(i))
+            break
+    else:
+        engine = engine_class(spec.engine)(spec.engine_options, timeout=spec.timeout)
+        engine.open()
+        _built.insert(0, (spec, engine, *_init_preprocess(spec)))
+        while len(_built) > _BUILT_MAX:
+            _built.pop()[1].close()
+    _spec, _engine, _pre, _cache = _built[0]
+
+
+def _init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:
     # OpenCV loads here, in workers only: the coordinator and the CLI never need it.
-    global _pre, _cache
     import cv2
 
     from .preprocess import PageCache, Preprocessor
 
     cv2.setNumThreads(1)  # one core per worker, like the engine
-    _pre = Preprocessor(spec.preprocess)
-    _cache = None
-    if _pre.active and spec.cache_max_mb > 0:
+    pre = Preprocessor(spec.preprocess)
+    cache = None
+    if pre.active and spec.cache_max_mb > 0:
         folder = spec.cache_dir or str(default_cache_dir())
-        _cache = PageCache(folder, spec.cache_max_mb * 2**20)
+        cache = PageCache(folder, spec.cache_max_mb * 2**20)
+    return pre, cache
 
 
 def close_worker() -> None:
-    """Release the engine of this process (sequential mode, tests)."""
-    global _engine
-    if _engine is not None:
-        _engine.close()
-        _engine = None
+    """Release the engines of this process (sequential mode, tests)."""
+    global _engine, _spec, _pre, _cache
+    while _built:
+        _built.pop()[1].close()
+    _engine = _spec = _pre = _cache = None
 
 
-def process_page(task: PageTask) -> PageOutcome:
+def process_page(task: PageTask, spec: WorkerSpec | None = None) -> PageOutcome:
     """Recognize one page. Never raises for a per-page problem: failures come back as an
-    outcome with a one-line reason (the pool reports timeouts and dead workers)."""
+    outcome with a one-line reason (the pool reports timeouts and dead workers).
+
+    ``spec`` selects the engine and options (default: those :func:`init_worker` built).
+    """
     t0, c0 = time.perf_counter(), time.process_time()
+    if spec is not None:
+        try:
+            _use(spec)
+        except Exception as exc:
+            msg = exc.message if isinstance(exc, OcrbatchError) else f"{type(exc).__name__}: {exc}"
+            return _failure(task, EngineError(f"engine failed to start: {msg}"[:300]), t0)
     if _engine is None or _spec is None:
         raise RuntimeError("process_page called before init_worker")
     try:

@@ -29,7 +29,7 @@ from .model import JobStatus, PageOutcome, PageTask
 from .pipeline import WorkerSpec
 from .progress import NullReporter, ProgressCounter, Reporter
 from .retry import RetryPolicy
-from .store import JobInfo, Store
+from .store import LEASE_SECONDS, JobInfo, Store
 
 __all__ = [
     "Control",
@@ -170,6 +170,8 @@ class Scheduler:
         )
         self._buffer: list[PageOutcome] = []
         self._memory = _Memory()
+        self._in_flight: set[int] = set()  # task ids claimed and not yet collected
+        self._renewed = time.monotonic()
 
     def run(self) -> JobStatus:
         """Drive the job until nothing is left to do, or a pause/cancel request."""
@@ -224,7 +226,7 @@ class Scheduler:
             self.executor.close()
             self._flush(counter)
             if in_flight or status != JobStatus.COMPLETED:
-                store.requeue(job_id)
+                store.requeue(job_id, owner=self.owner)
             self._memory.sample()
             elapsed = time.monotonic() - started
             job = store.get_job(job_id)
@@ -275,12 +277,14 @@ class Scheduler:
                 rate = counter.snapshot().pages_per_second
                 want = max(room, ex.workers * 2, min(256, int(rate * 0.5)))
                 ready.extend(store.claim(job_id, want, self.owner))
+                self._in_flight.update(t.task_id for t in ready)
                 claimed = len(ready)
             while room and ready:
                 ex.submit(ready.popleft())
                 room -= 1
             wait = 0.2 if ex.in_flight() else 0.0
             outcomes = ex.collect(wait)
+            self._in_flight.difference_update(o.task_id for o in outcomes)
             self._buffer += outcomes
             now = time.monotonic()
             if len(self._buffer) >= self.config.batch_size or (
@@ -337,6 +341,9 @@ class Scheduler:
             estimated_completion=eta,
             summary={"progress": snap.as_dict()},
         )
+        if time.monotonic() - self._renewed >= LEASE_SECONDS / 6:
+            self._renewed = time.monotonic()
+            self.store.renew(list(self._in_flight), self.owner)
         status = self.store.job_status(self.job_id)
         if status == JobStatus.PAUSED:
             self.control.request("pause")

@@ -62,3 +62,15 @@ def test_make_config_reports_a_bad_engine_option_in_one_line() -> None:
         make_config({"engine_options": {"psm": 99}})
     with pytest.raises(ConfigError, match="unknown engine 'nope'"):
         make_config({"engine": "nope"})
+
+
+def test_distributed_mode_without_ray_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from ocrbatch.executors import make_executor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(ConfigError, match=r"needs Ray.*pip install 'ocrbatch\[ray\]'"):
+        make_executor("distributed", 2, timeout=1.0, recycle_after=0)

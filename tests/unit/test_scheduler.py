@@ -138,7 +138,11 @@ def test_pause_from_another_process_then_resume(tmp_path: Path, db_url: str) -> 
     job = ocrbatch.submit([src], tmp_path / "out", db=db_url, config=_config(delay=0.2))
 
     def pause_soon() -> None:
-        time.sleep(1.5)
+        # Wait for some pages (worker start-up is slow on a loaded machine), then pause.
+        deadline = time.monotonic() + 60
+        while ocrbatch.job_status(job, db=db_url)["pages_done"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         ocrbatch.pause(job, db=db_url)
 
     t = threading.Thread(target=pause_soon)

@@ -1,7 +1,8 @@
-"""The store's invariants on a real SQLite database (file and in-memory)."""
+"""The store's invariants on real SQLite (file and in-memory) and PostgreSQL databases."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,20 +46,25 @@ def _ok(t: PageTask, text: str = "x") -> PageOutcome:
     )
 
 
-def test_migrations_build_exactly_the_declared_schema(tmp_path: Path) -> None:
+@pytest.fixture
+def st(store_url: str) -> Iterator[Store]:
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
+def test_migrations_build_exactly_the_declared_schema(st: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from ocrbatch.store.tables import metadata
 
-    st = Store(f"sqlite:///{tmp_path / 'm.db'}")
     with st.engine.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c), metadata)
     assert diff == []
 
 
-def test_claim_record_each_task_once_biggest_first() -> None:
-    st = memory_store()
+def test_claim_record_each_task_once_biggest_first(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(5), max_retries=2)
     first = st.claim(job, 2, "me")
@@ -78,8 +84,7 @@ def test_claim_record_each_task_once_biggest_first() -> None:
     )
 
 
-def test_failures_retry_then_fail_with_reason_and_document_error_lists_pages() -> None:
-    st = memory_store()
+def test_failures_retry_then_fail_with_reason_and_document_error_lists_pages(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(1, pages=2), max_retries=2)
     for attempt in (1, 2, 3):
@@ -99,8 +104,7 @@ def test_failures_retry_then_fail_with_reason_and_document_error_lists_pages() -
     assert [p["retry_count"] for p in doc["pages"]] == [0, 2]
 
 
-def test_input_errors_are_not_retried() -> None:
-    st = memory_store()
+def test_input_errors_are_not_retried(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(1), max_retries=2)
     (t,) = st.claim(job, 1, "me")
@@ -110,8 +114,7 @@ def test_input_errors_are_not_retried() -> None:
     assert d.retried == 0 and d.pages_failed == 1
 
 
-def test_stale_outcome_of_an_earlier_attempt_is_ignored() -> None:
-    st = memory_store()
+def test_stale_outcome_of_an_earlier_attempt_is_ignored(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(1), max_retries=2)
     (old,) = st.claim(job, 1, "me")
@@ -123,8 +126,7 @@ def test_stale_outcome_of_an_earlier_attempt_is_ignored() -> None:
     assert next(iter(st.iter_documents(job)))["pages"][0]["result_text"] == "fresh"
 
 
-def test_discovery_errors_are_recorded_as_failed_documents() -> None:
-    st = memory_store()
+def test_discovery_errors_are_recorded_as_failed_documents(st: Store) -> None:
     job = _job(st)
     bad = DocumentRef("/d/empty.png", "empty.png", 0, None, error="empty file (0 bytes)")
     st.add_documents(job, [*_docs(1), bad], max_retries=2)
@@ -145,8 +147,7 @@ def test_discovery_errors_are_recorded_as_failed_documents() -> None:
     ]
 
 
-def test_completed_content_is_reused_under_the_same_result_key_unless_forced() -> None:
-    st = memory_store()
+def test_completed_content_is_reused_under_the_same_result_key_unless_forced(st: Store) -> None:
     j1 = _job(st)
     st.add_documents(j1, _docs(2), max_retries=2)
     st.record(j1, [_ok(t, f"text {t.path}") for t in st.claim(j1, 10, "me")], POLICY)
@@ -162,8 +163,7 @@ def test_completed_content_is_reused_under_the_same_result_key_unless_forced() -
     assert st.add_documents(j4, _docs(2), max_retries=2, reuse=False) == (2, 0)
 
 
-def test_reset_failed_and_recount() -> None:
-    st = memory_store()
+def test_reset_failed_and_recount(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(2), max_retries=0)
     a, b = st.claim(job, 10, "me")
@@ -195,3 +195,94 @@ def test_job_lookup_transitions_and_url_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="cannot create the folder"):
         Store(f"sqlite:///{tmp_path / 'file' / 'sub' / 'jobs.db'}")
+
+
+def test_memory_store_still_works() -> None:
+    st = memory_store()
+    job = _job(st)
+    st.add_documents(job, _docs(2), max_retries=2)
+    assert len(st.claim(job, 10, "me")) == 2
+
+
+def test_claim_respects_the_job_cap_across_coordinators(st: Store) -> None:
+    job = _job(st)
+    st.add_documents(job, _docs(6), max_retries=2)
+    a = st.claim(job, 10, "coord-a", cap=3)
+    b = st.claim(job, 10, "coord-b", cap=3)
+    assert (len(a), len(b)) == (3, 0)
+    st.record(job, [_ok(a[0])], POLICY)
+    assert len(st.claim(job, 10, "coord-b", cap=3)) == 1
+
+
+def test_an_expired_lease_is_claimed_again_and_the_old_outcome_is_stale(st: Store) -> None:
+    job = _job(st)
+    st.add_documents(job, _docs(2), max_retries=2)
+    alive = st.claim(job, 1, "alive", lease=60.0)
+    dead = st.claim(job, 1, "dead-coordinator", lease=-1.0)  # lease already ran out
+    again = st.claim(job, 10, "survivor")
+    assert [t.task_id for t in again] == [dead[0].task_id]
+    assert again[0].attempt == dead[0].attempt + 1
+    assert st.renew([alive[0].task_id], "alive") == 1
+    assert st.renew([alive[0].task_id], "someone-else") == 0
+    assert st.record(job, [_ok(dead[0])], POLICY).stale == 1
+    assert st.record(job, [_ok(again[0]), _ok(alive[0])], POLICY).pages_done == 2
+
+
+def test_requeue_of_one_owner_leaves_the_others(st: Store) -> None:
+    job = _job(st)
+    st.add_documents(job, _docs(4), max_retries=2)
+    st.claim(job, 2, "a")
+    st.claim(job, 2, "b")
+    assert st.requeue(job, owner="a") == 2
+    assert {t.attempt for t in st.claim(job, 10, "c")} == {2}
+
+
+def test_queue_demand_orders_by_priority_then_age_and_finish_is_once(st: Store) -> None:
+    def queued(priority: int, docs: int) -> int:
+        j = st.create_job(
+            name=f"p{priority}",
+            config={},
+            result_key="k",
+            inputs=["x"],
+            mode="parallel",
+            priority=priority,
+            queue="q",
+        )
+        st.add_documents(j, _docs(docs, prefix=f"/j{j}"), max_retries=2, reuse=False)
+        st.update_job(j, discovery_done=True)
+        return j
+
+    low, high, low2, empty = queued(0, 2), queued(5, 1), queued(0, 1), queued(1, 0)
+    _job(st)  # a foreground job: never in the queue
+    demand = st.queue_demand("q")
+    assert [d.id for d in demand] == [high, empty, low, low2]
+    assert [(d.ready, d.unfinished) for d in demand] == [(True, True), (False, False)] + [
+        (True, True)
+    ] * 2
+    assert st.start_job(high, "me", utcnow_()) and not st.start_job(high, "me", utcnow_())
+    st.claim(high, 1, "me")
+    d = {x.id: x for x in st.queue_demand("q")}
+    assert (d[high].running, d[high].ready, d[high].status) == (1, False, JobStatus.RUNNING)
+    assert st.queue_demand("other") == []
+    assert st.finish_job(empty, JobStatus.COMPLETED)
+    assert not st.finish_job(empty, JobStatus.COMPLETED)
+    assert st.job_statuses([empty, high]) == {empty: "completed", high: "running"}
+
+
+def utcnow_() -> object:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
+
+
+def test_two_processes_migrating_a_new_database_at_once(store_url: str) -> None:
+    """First-time migrations race: an advisory lock (PostgreSQL) or a retry (SQLite)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from ocrbatch.store import Store; Store(sys.argv[1]).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, store_url]) for _ in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    st = Store(store_url)
+    assert st.list_jobs() == []
+    st.close()

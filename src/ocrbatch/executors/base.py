@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Protocol
 
 import psutil
@@ -15,23 +16,36 @@ __all__ = ["Executor", "available_cores", "default_workers", "make_executor"]
 
 
 class Executor(Protocol):
-    """Runs :func:`ocrbatch.pipeline.process_page` somewhere and reports outcomes."""
+    """Runs :func:`ocrbatch.pipeline.process_page` somewhere and reports outcomes.
+
+    ``workers`` is known after :meth:`start` (a Ray executor sizes itself to the cluster).
+    """
 
     workers: int
 
-    def start(self, spec: WorkerSpec) -> None: ...
+    def start(self, spec: WorkerSpec | None) -> None:
+        """Start the workers; ``spec`` is the default engine (None: each task brings its
+        own, as in a queue worker serving several jobs)."""
+        ...
 
     def capacity(self) -> int:
         """How many more tasks to submit now (0 under memory pressure or when full)."""
         ...
 
-    def submit(self, task: PageTask) -> None: ...
+    def submit(self, task: PageTask, spec: WorkerSpec | None = None) -> None:
+        """Queue ``task``; ``spec`` (engine, options, timeout) overrides the default."""
+        ...
 
     def collect(self, timeout: float) -> list[PageOutcome]:
         """Outcomes finished since the last call; waits up to ``timeout`` for the first."""
         ...
 
     def in_flight(self) -> int: ...
+
+    def cancel(self, task_ids: Collection[int]) -> None:
+        """Drop these tasks (a job paused or cancelled): their outcomes never come back;
+        a worker busy on one is stopped and replaced."""
+        ...
 
     def stop(self) -> list[int]:
         """Stop now: kill workers, return the ids of tasks that were in flight."""
@@ -58,8 +72,21 @@ def default_workers(memory_per_worker_mb: int, reserve_mb: int = 512) -> int:
     return max(1, min(cores, by_memory))
 
 
-def make_executor(mode: str, workers: int, *, timeout: float, recycle_after: int) -> Executor:
-    """The executor for ``mode`` (sequential, parallel; distributed comes with Ray)."""
+def make_executor(
+    mode: str,
+    workers: int | None,
+    *,
+    timeout: float,
+    recycle_after: int,
+    ray_address: str | None = None,
+    ship_pages: str = "auto",
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+) -> Executor:
+    """The executor for ``mode``: sequential, parallel (local pool) or distributed (Ray).
+
+    ``workers`` None: one per core here, or one per ``cpus_per_worker`` of the cluster.
+    """
     if mode == "sequential":
         from .sequential import SequentialExecutor
 
@@ -67,5 +94,19 @@ def make_executor(mode: str, workers: int, *, timeout: float, recycle_after: int
     if mode == "parallel":
         from .local import LocalExecutor
 
-        return LocalExecutor(workers, timeout=timeout, recycle_after=recycle_after)
+        return LocalExecutor(
+            workers or default_workers(400), timeout=timeout, recycle_after=recycle_after
+        )
+    if mode == "distributed":
+        from .ray import RayExecutor  # imports Ray itself, with a clear error without it
+
+        return RayExecutor(
+            workers,
+            timeout=timeout,
+            address=ray_address,
+            ship_pages=ship_pages,
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+            recycle_after=recycle_after,
+        )
     raise ConfigError(f"execution mode {mode!r} is not available")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
+from collections.abc import Collection
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -45,16 +46,18 @@ class LocalExecutor:
         self.queue_depth = queue_depth
         self.min_free_memory_mb = min_free_memory_mb
         self._pool: pebble.ProcessPool | None = None
-        self._futures: dict[int, tuple[PageTask, Future[PageOutcome]]] = {}
-        self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._futures: dict[int, tuple[PageTask, Future[PageOutcome], float]] = {}
+        # Done futures, not task ids: a task cancelled and later submitted again must not
+        # be mistaken for its own earlier, cancelled future.
+        self._done: queue.SimpleQueue[tuple[int, Future[PageOutcome]]] = queue.SimpleQueue()
 
-    def start(self, spec: WorkerSpec) -> None:
+    def start(self, spec: WorkerSpec | None) -> None:
         ctx = multiprocessing.get_context("forkserver")
         # Imported once in the forkserver, so every (re)started worker forks with the
         # engine's and preprocessing's libraries (OpenCV) already loaded.
-        ctx.set_forkserver_preload(
-            ["ocrbatch.pipeline", "ocrbatch.preprocess", *engine_preload(spec.engine)]
-        )
+        # (A queue worker starts without a spec: each task brings its own engine.)
+        engines = engine_preload(spec.engine) if spec is not None else []
+        ctx.set_forkserver_preload(["ocrbatch.pipeline", "ocrbatch.preprocess", *engines])
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=self.recycle_after,
@@ -74,38 +77,48 @@ class LocalExecutor:
                 return 0
         return room
 
-    def submit(self, task: PageTask) -> None:
+    def submit(self, task: PageTask, spec: WorkerSpec | None = None) -> None:
         assert self._pool is not None, "start() first"
-        fut: Future[PageOutcome] = self._pool.schedule(process_page, (task,), timeout=self.timeout)
-        self._futures[task.task_id] = (task, fut)
+        timeout = spec.timeout if spec is not None and spec.timeout else self.timeout
+        args = (task,) if spec is None else (task, spec)
+        fut: Future[PageOutcome] = self._pool.schedule(process_page, args, timeout=timeout)
+        self._futures[task.task_id] = (task, fut, timeout)
         tid = task.task_id
-        fut.add_done_callback(lambda _f: self._done.put(tid))
+        fut.add_done_callback(lambda f: self._done.put((tid, f)))
 
     def collect(self, timeout: float) -> list[PageOutcome]:
         out: list[PageOutcome] = []
         try:
-            tid = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+            item = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
         except queue.Empty:
             return out
         while True:
-            entry = self._futures.pop(tid, None)
-            if entry is not None:
+            tid, fut = item
+            entry = self._futures.get(tid)
+            if entry is not None and entry[1] is fut:
+                del self._futures[tid]
                 out.append(self._outcome(*entry))
             try:
-                tid = self._done.get_nowait()
+                item = self._done.get_nowait()
             except queue.Empty:
                 return out
 
-    def _outcome(self, task: PageTask, fut: Future[PageOutcome]) -> PageOutcome:
+    def cancel(self, task_ids: Collection[int]) -> None:
+        for tid in task_ids:
+            entry = self._futures.pop(tid, None)
+            if entry is not None:
+                entry[1].cancel()  # pebble stops the worker process if the task is running
+
+    def _outcome(self, task: PageTask, fut: Future[PageOutcome], timeout: float) -> PageOutcome:
         try:
             return fut.result()
         except FutureTimeout:
             return PageOutcome.failure(
                 task,
                 "timeout",
-                f"timed out after {self.timeout:g}s; the worker was killed and replaced",
+                f"timed out after {timeout:g}s; the worker was killed and replaced",
                 retryable=True,
-                processing_time=self.timeout,
+                processing_time=timeout,
             )
         except pebble.ProcessExpired as exc:
             return PageOutcome.failure(

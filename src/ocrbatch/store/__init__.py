@@ -3,6 +3,7 @@ SQLAlchemy URL (PostgreSQL for several coordinators) through ``--db``/OCRBATCH_D
 
 from __future__ import annotations
 
-from .store import JobInfo, RecordDelta, Store
+from .queue import QueuedJob
+from .store import LEASE_SECONDS, JobInfo, RecordDelta, Store
 
-__all__ = ["JobInfo", "RecordDelta", "Store"]
+__all__ = ["LEASE_SECONDS", "JobInfo", "QueuedJob", "RecordDelta", "Store"]

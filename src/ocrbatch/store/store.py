@@ -27,7 +27,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -45,11 +47,19 @@ from ..model import (
     check_job_transition,
 )
 from ..retry import RetryPolicy
+from .queue import QueueOps
 from .tables import documents, jobs, tasks
 
-__all__ = ["JobInfo", "RecordDelta", "Store", "utcnow"]
+__all__ = ["LEASE_SECONDS", "JobInfo", "RecordDelta", "Store", "utcnow"]
 
 _TERMINAL_TASK = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+# Any fixed 64-bit number, the same in every process: the key of the advisory lock that
+# serializes first-time migrations on PostgreSQL.
+_MIGRATE_LOCK = 0x6F63726261746368  # "ocrbatch"
+LEASE_SECONDS = 60.0
+"""How long a claimed task stays with its coordinator without a renewal; a coordinator
+renews the leases of its in-flight tasks every few seconds, and a task whose lease ran
+out (its coordinator died) is claimed again by any coordinator."""
 
 
 def utcnow() -> dt.datetime:
@@ -102,6 +112,7 @@ class JobInfo:
     summary: dict[str, Any] | None
     owner: str | None
     heartbeat_at: float | None
+    queue: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> JobInfo:
@@ -120,7 +131,7 @@ class RecordDelta:
     stale: int = 0
 
 
-class Store:
+class Store(QueueOps):
     """A job store at a SQLAlchemy URL; migrates the schema to the latest on open."""
 
     def __init__(self, url: str) -> None:
@@ -151,6 +162,17 @@ class Store:
                 kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+        if self.dialect == "postgresql":
+            if parsed.drivername == "postgresql":
+                # psycopg 3 is the driver the [postgres] extra installs.
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            if parsed.drivername == "postgresql+psycopg":
+                try:
+                    import psycopg  # noqa: F401
+                except ImportError:
+                    raise ConfigError(
+                        "a PostgreSQL store needs psycopg: pip install 'ocrbatch[postgres]'"
+                    ) from None
         try:
             self.engine: Engine = create_engine(parsed, **kwargs)
         except (NoSuchModuleError, ArgumentError, ImportError) as exc:
@@ -184,12 +206,19 @@ class Store:
         for attempt in range(3):
             try:
                 with self.engine.begin() as conn:
+                    if self.dialect == "postgresql":
+                        # Coordinators starting together on a new database: the first
+                        # migrates, the others wait here (DDL is transactional on
+                        # PostgreSQL) and then find the schema at head.
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+                        if MigrationContext.configure(conn).get_current_revision() == head:
+                            return
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
                 return
             except OperationalError:
-                # Two processes creating a new database at once: the loser retries and
-                # finds the schema in place.
+                # Two processes creating a new SQLite database at once: the loser retries
+                # and finds the schema in place.
                 if attempt == 2:
                     raise
                 time.sleep(0.2)
@@ -219,6 +248,7 @@ class Store:
         timeout: float | None = None,
         max_retries: int | None = None,
         preprocessing_config: dict[str, Any] | None = None,
+        queue: str | None = None,
     ) -> int:
         with self._begin() as c:
             res = c.execute(
@@ -254,6 +284,7 @@ class Store:
                     cpu_seconds=0.0,
                     total_cost=0.0,
                     discovery_done=False,
+                    queue=queue,
                 )
             )
             job_id = res.inserted_primary_key
@@ -488,48 +519,72 @@ class Store:
         return int(res.rowcount or 0)
 
     # -- tasks ----------------------------------------------------------------------
-    def claim(self, job_id: int, limit: int, owner: str, lease: float = 3600.0) -> list[PageTask]:
+    def claim(
+        self,
+        job_id: int,
+        limit: int,
+        owner: str,
+        lease: float = LEASE_SECONDS,
+        *,
+        cap: int | None = None,
+    ) -> list[PageTask]:
         """Atomically move up to ``limit`` ready tasks to running, biggest pages first.
 
-        One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING: on
-        PostgreSQL several coordinators never claim the same task; on SQLite the
-        statement holds the write lock.
+        Ready: pending and past its retry backoff, or running under a lease that ran out
+        (its coordinator died). One UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+        LOCKED) RETURNING: on PostgreSQL several coordinators never claim the same task;
+        on SQLite the statement holds the write lock. With ``cap``, the job never has more
+        than ``cap`` tasks running across all coordinators: the claim first updates the
+        job's row, which locks it (PostgreSQL) or takes the write lock (SQLite), so that
+        the count of running tasks cannot race another coordinator's claim.
         """
         if limit <= 0:
             return []
         now = time.time()
-        pick = (
-            select(tasks.c.id)
-            .where(
-                tasks.c.job_id == job_id,
-                tasks.c.status == TaskStatus.PENDING,
-                tasks.c.available_at <= now,
-            )
-            .order_by(tasks.c.weight.desc(), tasks.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(tasks)
-            .where(tasks.c.id.in_(pick.scalar_subquery()), tasks.c.status == TaskStatus.PENDING)
-            .values(
-                status=TaskStatus.RUNNING,
-                attempt=tasks.c.attempt + 1,
-                claimed_by=owner,
-                started_at=utcnow(),
-                lease_expires_at=now + lease,
-            )
-            .returning(
-                tasks.c.id,
-                tasks.c.document_id,
-                tasks.c.file_path,
-                tasks.c.page_index,
-                tasks.c.attempt,
-                tasks.c.weight,
-            )
+        ready = or_(
+            (tasks.c.status == TaskStatus.PENDING) & (tasks.c.available_at <= now),
+            (tasks.c.status == TaskStatus.RUNNING) & (tasks.c.lease_expires_at < now),
         )
         with self._begin() as c:
+            if cap is not None:
+                c.execute(update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=now))
+                running = c.execute(
+                    select(func.count()).where(
+                        tasks.c.job_id == job_id,
+                        tasks.c.status == TaskStatus.RUNNING,
+                        tasks.c.lease_expires_at >= now,
+                    )
+                ).scalar_one()
+                limit = min(limit, cap - int(running))
+                if limit <= 0:
+                    return []
+            pick = (
+                select(tasks.c.id)
+                .where(tasks.c.job_id == job_id, ready)
+                .order_by(tasks.c.weight.desc(), tasks.c.id)
+                .limit(limit)
+            )
+            if self.dialect == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            stmt = (
+                update(tasks)
+                .where(tasks.c.id.in_(pick.scalar_subquery()), ready)
+                .values(
+                    status=TaskStatus.RUNNING,
+                    attempt=tasks.c.attempt + 1,
+                    claimed_by=owner,
+                    started_at=utcnow(),
+                    lease_expires_at=now + lease,
+                )
+                .returning(
+                    tasks.c.id,
+                    tasks.c.document_id,
+                    tasks.c.file_path,
+                    tasks.c.page_index,
+                    tasks.c.attempt,
+                    tasks.c.weight,
+                )
+            )
             rows = c.execute(stmt).all()
             doc_ids = list({r[1] for r in rows})
             docs = (
@@ -558,6 +613,22 @@ class Store:
             )
             for r in rows
         ]
+
+    def renew(self, task_ids: Sequence[int], owner: str, lease: float = LEASE_SECONDS) -> int:
+        """Extend the leases of this coordinator's in-flight tasks."""
+        if not task_ids:
+            return 0
+        with self._begin() as c:
+            res = c.execute(
+                update(tasks)
+                .where(
+                    tasks.c.id.in_(list(task_ids)),
+                    tasks.c.status == TaskStatus.RUNNING,
+                    tasks.c.claimed_by == owner,
+                )
+                .values(lease_expires_at=time.time() + lease)
+            )
+            return int(res.rowcount or 0)
 
     def next_ready_in(self, job_id: int) -> float | None:
         """Seconds until the next pending task is ready (backoff), None if none pending."""
@@ -782,8 +853,11 @@ class Store:
             )
         )
 
-    def requeue(self, job_id: int, task_ids: Sequence[int] | None = None) -> int:
-        """Put running tasks back to pending (all of the job's, or just ``task_ids``).
+    def requeue(
+        self, job_id: int, task_ids: Sequence[int] | None = None, *, owner: str | None = None
+    ) -> int:
+        """Put running tasks back to pending (all of the job's, or just ``task_ids``; only
+        those claimed by ``owner`` if given, so that other coordinators keep theirs).
 
         The attempt they were on is not counted as a retry: a pause or a crash of the
         coordinator is not the page's fault.
@@ -795,6 +869,8 @@ class Store:
                 status=TaskStatus.PENDING, claimed_by=None, lease_expires_at=None, available_at=0.0
             )
         )
+        if owner is not None:
+            stmt = stmt.where(tasks.c.claimed_by == owner)
         if task_ids is not None:
             if not task_ids:
                 return 0
@@ -871,15 +947,15 @@ class Store:
         )
         self._refresh_progress(c, job_id)
 
-    def cancel_pending(self, job_id: int) -> None:
-        """cancel: pending and running pages and unfinished documents become cancelled."""
+    def cancel_pending(self, job_id: int, *, running: bool = True) -> None:
+        """cancel: pending (and, with ``running``, running) pages and unfinished documents
+        become cancelled. Without ``running``, the coordinators that hold the running
+        pages stop them and cancel them within a second."""
+        statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if running else [TaskStatus.PENDING]
         with self._begin() as c:
             c.execute(
                 update(tasks)
-                .where(
-                    tasks.c.job_id == job_id,
-                    tasks.c.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
-                )
+                .where(tasks.c.job_id == job_id, tasks.c.status.in_(statuses))
                 .values(status=TaskStatus.CANCELLED, claimed_by=None)
             )
             c.execute(

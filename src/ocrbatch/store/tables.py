@@ -102,6 +102,10 @@ jobs = Table(
     Column("summary", JSON),
     Column("owner", String(200)),
     Column("heartbeat_at", Float),
+    # The named queue that `ocrbatch worker` processes take the job from; None for a job
+    # that `ocrbatch run` runs in the foreground.
+    Column("queue", String(100)),
+    Index(None, "queue", "status", "priority"),
 )
 
 documents = Table(
