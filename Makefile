@@ -44,6 +44,7 @@ bench: $(DEPS)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/preprocess.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/distributed.py
 
 clean:
 	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,9 @@ from corpus import SOURCES, pages
 from ocrbatch.executors.base import available_cores
 
 
-def run(mode: str, workers: int, inputs: list[str], tmp: Path, tag: str, **cfg: Any) -> dict:
+def run(
+    mode: str, workers: int, inputs: list[str], tmp: Path, tag: str, n: int, **cfg: Any
+) -> dict:
     t0 = time.perf_counter()
     summary = ocrbatch.run(
         inputs,
@@ -40,7 +42,7 @@ def run(mode: str, workers: int, inputs: list[str], tmp: Path, tag: str, **cfg: 
         config={"mode": mode, "workers": workers, "timeout": 600, **cfg},
     )
     summary["wall_s"] = time.perf_counter() - t0
-    assert summary["pages"]["completed"] == len(inputs), summary["pages"]
+    assert summary["pages"]["completed"] == n, summary["pages"]
     return summary
 
 
@@ -85,12 +87,14 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="ocrbatch-bench-dist-") as d:
             tmp = Path(d)
-            local = run("parallel", w, inputs, tmp, "local")
-            dist = run("distributed", w, inputs, tmp, "ray", ray_address=args.ray_address)
+            n = len(inputs)
+            local = run("parallel", w, inputs, tmp, "local", n)
+            dist = run("distributed", w, inputs, tmp, "ray", n, ray_address=args.ray_address)
             nulls = null_inputs(tmp, args.null_tasks)
             null_opts = {"engine": "fake", "engine_options": {"read_image": False}}
-            null_ray = run("distributed", w, nulls, tmp, "null-ray", **null_opts)
-            null_local = run("parallel", w, nulls, tmp, "null-local", **null_opts)
+            k = args.null_tasks
+            null_ray = run("distributed", w, nulls, tmp, "null-ray", k, **null_opts)
+            null_local = run("parallel", w, nulls, tmp, "null-local", k, **null_opts)
     finally:
         ray.shutdown()
 

@@ -171,3 +171,19 @@ def test_pause_resume_and_cancel_from_another_process_within_a_second(
     assert st.get_job(job).successful_pages == 40
     left = {p["status"] for d in st.iter_documents(other) for p in d["pages"]}
     assert left <= {"completed", "cancelled"} and "cancelled" in left
+
+
+def test_cli_submit_worker_pause_and_resume_to_the_queue(tmp_path: Path, cli: Any) -> None:
+    src = _inputs(tmp_path / "in", 3)
+    sub = cli("submit", str(src), "--out", str(tmp_path / "out"), "--engine", "fake",
+              "--priority", "3", "--queue", "q", check=True)  # fmt: skip
+    assert "submitted to queue 'q' (priority 3)" in sub.stdout
+    job = sub.stdout.split()[1]
+    cli("pause", job, check=True)
+    assert cli("worker", "--queue", "q", "--exit-when-idle", check=True).returncode == 0
+    assert json.loads(cli("status", job, "--json", check=True).stdout)["status"] == "paused"
+    assert "back in queue 'q'" in cli("resume", job, check=True).stdout
+    cli("worker", "--queue", "q", "--workers", "1", "--exit-when-idle", check=True)
+    status = json.loads(cli("status", job, "--json", check=True).stdout)
+    assert (status["status"], status["pages_done"], status["queue"]) == ("completed", 3, "q")
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 3

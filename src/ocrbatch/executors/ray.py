@@ -1,9 +1,10 @@
 """Distributed mode: pages run in long-lived Ray actors, one per worker slot.
 
 Each actor holds its engine (built once, like a pool worker) and runs one page at a time;
-the executor keeps ``queue_depth`` pages queued per actor so that no actor waits for the
-coordinator. Outcomes come back with ``ray.wait`` in completion order. Supervision that
-Ray does not do for us is done here:
+the executor keeps ``queue_depth`` pages queued per actor (4: more than the local pool's
+2, as a round trip to another node is longer) so that no actor waits for the coordinator.
+Outcomes come back with ``ray.wait`` in completion order. Supervision that Ray does not
+do for us is done here:
 
 - a page past its timeout: its actor is killed and replaced (Ray cannot interrupt a
   running actor task), the pages queued behind it go to other actors, uncharged;
@@ -124,7 +125,7 @@ class RayExecutor:
         num_cpus: float = 1.0,
         num_gpus: float = 0.0,
         recycle_after: int = 0,
-        queue_depth: int = 2,
+        queue_depth: int = 4,
         start_timeout: float = 300.0,
     ) -> None:
         if ship_pages not in ("auto", "always", "never"):

