@@ -97,6 +97,7 @@ def test_a_job_completes_on_two_nodes_and_a_lost_node_loses_no_page(
     killer.join()
     assert summary["status"] == "completed" and summary["workers"] == 4
     assert summary["pages"]["completed"] == 40 and summary["pages"]["failed"] == 0
+    assert summary["retries"] == 0  # pages of the lost node were re-sent, not charged
     res = _results(tmp_path / "out")
     assert sorted(res) == names  # every page once, none lost
     nodes = {_node_of(r) for r in res.values()}
