@@ -61,8 +61,9 @@ def crop_batches(
 ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Normalized crop batches [n,3,48,W] with the indices (into the plan) of their rows.
 
-    ``pages`` is the batch of work images [B,C,H,W] in the model dtype, already
-    normalized to [-1, 1]; ``max_columns`` bounds n * W per batch (the memory budget).
+    ``pages`` is the batch of work images ([B,C,H,W] or the volume [1,C,B,H,W]) in the
+    model dtype, already normalized to [-1, 1]; ``max_columns`` bounds n * W per batch
+    (the memory budget).
     """
     order = np.argsort(plan.widths, kind="stable")
     dev = pages.device

@@ -136,15 +136,17 @@ def unclip(rects: np.ndarray, ratio: float) -> np.ndarray:
 def sample_quads(
     images: torch.Tensor, quads: torch.Tensor, page: torch.Tensor, out_h: int, out_w: int
 ) -> torch.Tensor:
-    """Bilinear samples of ``images`` [B,C,H,W] over quads [N,4,2] (pixel corners tl, tr,
-    br, bl in the image's own coordinates): [N,C,out_h,out_w].
+    """Bilinear samples of ``images`` over quads [N,4,2] (pixel corners tl, tr, br, bl in
+    the images' own coordinates): [N,C,out_h,out_w]. ``images`` is [B,C,H,W], or already
+    the volume [1,C,B,H,W] (which saves a copy when it is sampled many times).
 
     One call for all quads of the batch: the pages become the depth axis of a 3-D
     ``grid_sample`` and each quad samples exactly at its page's depth.
     """
+    vol = images if images.dim() == 5 else images.permute(1, 0, 2, 3).unsqueeze(0)
     n = quads.shape[0]
-    b, _, hh, ww = images.shape
-    dev, dt = images.device, images.dtype
+    b, hh, ww = vol.shape[2], vol.shape[3], vol.shape[4]
+    dev, dt = vol.device, vol.dtype
     u = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) / out_w
     v = (torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5) / out_h
     tl, tr, br, bl = (quads[:, k].float()[:, None, None, :] for k in range(4))
@@ -157,7 +159,6 @@ def sample_quads(
     gy = (pts[..., 1] + 0.5) * (2.0 / hh) - 1.0
     gz = ((page.float() * 2 + 1) / b - 1.0)[:, None, None].expand(n, out_h, out_w)
     grid = torch.stack([gx, gy, gz], -1).unsqueeze(0).to(dt)  # [1,N,oh,ow,3]
-    vol = images.permute(1, 0, 2, 3).unsqueeze(0)  # [1,C,B,H,W]
     out = F.grid_sample(vol, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return out[0].permute(1, 0, 2, 3)  # [N,C,oh,ow]
 

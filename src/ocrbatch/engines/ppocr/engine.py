@@ -70,7 +70,7 @@ class Detected:
     """A detected batch between the two device phases (kept on the device)."""
 
     prepared: Sequence[PreparedPage]
-    pixels: Any  # [B,C,H,W] normalized work images, model dtype
+    pixels: Any  # [1,C,B,H,W] normalized work images, model dtype
     quads: Any  # [N,4,2] float32 corners in work-image pixels
     page: Any  # [N] page index of each quad
 
@@ -160,9 +160,9 @@ class PpocrTorchEngine:
             raise ConfigError(f"{rec_path} has no character list in its metadata")
         self._charset = charset_from_metadata(meta["character"])
         self._det = det.to(self._device, self._dtype)
+        # cudnn.benchmark stays off: batch shapes vary (pages per batch, crop widths),
+        # and it would autotune every new shape.
         self._rec = rec.to(self._device, self._dtype)
-        if on_gpu:
-            torch.backends.cudnn.benchmark = True  # fixed batch shapes repeat
 
     def close(self) -> None:
         self._det = self._rec = None
@@ -266,13 +266,14 @@ def _to_chw(pixels: Any, device: Any) -> Any:
 
 
 def _stack_pages(tensors: Sequence[Any], dtype: Any) -> Any:
-    """Work images padded into one [B,C,H,W] batch, normalized to [-1, 1]."""
+    """Work images padded into one volume [1,C,B,H,W] (the layout crop sampling reads),
+    normalized to [-1, 1]."""
     import torch
 
     c = max(int(t.shape[0]) for t in tensors)
     h = max(int(t.shape[1]) for t in tensors)
     w = max(int(t.shape[2]) for t in tensors)
-    out = torch.ones((len(tensors), c, h, w), dtype=dtype, device=tensors[0].device)
+    out = torch.ones((1, c, len(tensors), h, w), dtype=dtype, device=tensors[0].device)
     for i, t in enumerate(tensors):
-        out[i, :, : t.shape[1], : t.shape[2]] = (t.to(dtype) / 127.5 - 1.0).expand(c, -1, -1)
+        out[0, :, i, : t.shape[1], : t.shape[2]] = (t.to(dtype) / 127.5 - 1.0).expand(c, -1, -1)
     return out

@@ -11,6 +11,8 @@ polygons (the PageText contract: polygons where text is rotated).
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,41 +34,42 @@ class TextQuad:
     columns: float
 
 
-def _box(pts: np.ndarray, width: int, height: int) -> Box:
-    x0, y0 = np.floor(pts.min(axis=0))
-    x1, y1 = np.ceil(pts.max(axis=0))
-    return (
-        int(max(0, x0)),
-        int(max(0, y0)),
-        int(min(width, max(x1, x0 + 1))),
-        int(min(height, max(y1, y0 + 1))),
-    )
+# Plain Python floats below, not numpy: a page has hundreds of words and numpy's
+# per-call overhead on 4-point arrays made this the slowest step of a GPU batch.
+Point = tuple[float, float]
 
 
-def _rotated(corners: np.ndarray) -> bool:
-    dx, dy = corners[1] - corners[0]
-    return bool(abs(np.degrees(np.arctan2(dy, dx))) > 2.0)
+def _box(pts: Sequence[Point], width: int, height: int) -> Box:
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    x0, y0 = math.floor(min(xs)), math.floor(min(ys))
+    x1, y1 = math.ceil(max(xs)), math.ceil(max(ys))
+    return (max(0, x0), max(0, y0), min(width, max(x1, x0 + 1)), min(height, max(y1, y0 + 1)))
+
+
+def _lerp(a: Point, b: Point, f: float) -> Point:
+    return (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
 
 
 def _words(q: TextQuad, width: int, height: int) -> list[Word]:
     d = q.decoded
-    tl, tr, br, bl = (q.corners[k].astype(np.float64) for k in range(4))
+    tl, tr, br, bl = (tuple(p) for p in q.corners.tolist())
     step = 1.0 / max(d.length * q.columns, 1e-6)  # one time step as a fraction of the quad
-    rotated = _rotated(q.corners)
+    rotated = abs(math.degrees(math.atan2(tr[1] - tl[1], tr[0] - tl[0]))) > 2.0
+    probs = d.probs.tolist()
+    steps = d.steps.tolist()
     words: list[Word] = []
     run: list[int] = []
 
     def flush() -> None:
         if not run:
             return
-        text = "".join(d.text[k] for k in run)
-        f0 = max(0.0, float(d.steps[run[0]]) * step)
-        f1 = min(1.0, float(d.steps[run[-1]] + 1) * step)
-        poly = np.stack(
-            [tl + (tr - tl) * f0, tl + (tr - tl) * f1, bl + (br - bl) * f1, bl + (br - bl) * f0]
-        )
+        f0 = max(0.0, steps[run[0]] * step)
+        f1 = min(1.0, (steps[run[-1]] + 1) * step)
+        poly = [_lerp(tl, tr, f0), _lerp(tl, tr, f1), _lerp(bl, br, f1), _lerp(bl, br, f0)]
         polygon = tuple((round(x), round(y)) for x, y in poly) if rotated else None
-        conf = round(float(np.mean(d.probs[run])), 4)
+        conf = round(sum(probs[k] for k in run) / len(run), 4)
+        text = "".join(d.text[k] for k in run)
         words.append(Word(text, _box(poly, width, height), conf, polygon))
         run.clear()
 
@@ -87,48 +90,53 @@ def assemble_page(
     items = [(q, ws) for q, ws in items if ws]
     if not items:
         return PageText(text="", confidence=0.0, width=width, height=height, dpi=dpi)
-    centre = np.array([q.corners[:, 1].mean() for q, _ in items])
-    heights = np.array(
-        [max(1.0, float(np.linalg.norm(q.corners[3] - q.corners[0]))) for q, _ in items]
-    )
-    order = np.argsort(centre, kind="stable")
+    corners = [q.corners.tolist() for q, _ in items]
+    centre = [sum(p[1] for p in c) / 4 for c in corners]
+    heights = [max(1.0, math.dist(c[3], c[0])) for c in corners]
+    left = [min(p[0] for p in c) for c in corners]
+    right = [max(p[0] for p in c) for c in corners]
+    top_of = [min(p[1] for p in c) for c in corners]
+    bottom_of = [max(p[1] for p in c) for c in corners]
     rows: list[list[int]] = []
     row_y: list[float] = []
-    for i in order:
-        if rows and abs(centre[i] - row_y[-1]) < 0.5 * np.median(heights[rows[-1]]):
-            rows[-1].append(int(i))
-            row_y[-1] = float(np.mean(centre[rows[-1]]))
+    row_h: list[float] = []
+    for i in sorted(range(len(items)), key=centre.__getitem__):
+        if rows and abs(centre[i] - row_y[-1]) < 0.5 * row_h[-1]:
+            rows[-1].append(i)
+            row_y[-1] = sum(centre[k] for k in rows[-1]) / len(rows[-1])
+            row_h[-1] = statistics.median(heights[k] for k in rows[-1])
         else:
-            rows.append([int(i)])
-            row_y.append(float(centre[i]))
+            rows.append([i])
+            row_y.append(centre[i])
+            row_h.append(heights[i])
     blocks: list[Block] = []
     block_lines: list[Line] = []
     last_bottom: float | None = None
-    for row in rows:
-        row.sort(key=lambda i: float(items[i][0].corners[:, 0].min()))
-        h = float(np.median(heights[row]))
-        top = float(min(items[i][0].corners[:, 1].min() for i in row))
+    for row, h in zip(rows, row_h, strict=True):
+        row.sort(key=left.__getitem__)
+        top = min(top_of[i] for i in row)
         if last_bottom is not None and top - last_bottom > 1.2 * h and block_lines:
             blocks.append(_block(block_lines))
             block_lines = []
         segment: list[int] = []
         for i in row:
             if segment:
-                gap = items[i][0].corners[:, 0].min() - items[segment[-1]][0].corners[:, 0].max()
+                gap = left[i] - right[segment[-1]]
                 if gap > 3.0 * h:
                     block_lines.append(_line([items[k] for k in segment], width, height))
                     segment = []
             segment.append(i)
         block_lines.append(_line([items[k] for k in segment], width, height))
-        last_bottom = max(float(items[i][0].corners[:, 1].max()) for i in row)
+        last_bottom = max(bottom_of[i] for i in row)
     if block_lines:
         blocks.append(_block(block_lines))
     lines = [ln for b in blocks for ln in b.lines]
-    probs = np.concatenate([q.decoded.probs for q, _ in items])
+    total = sum(float(q.decoded.probs.sum()) for q, _ in items)
+    count = sum(len(q.decoded.probs) for q, _ in items)
     text = "\n".join(ln.text for ln in lines) + "\n"
     return PageText(
         text=text,
-        confidence=round(float(probs.mean()), 4) if probs.size else 0.0,
+        confidence=round(total / max(1, count), 4),
         width=width,
         height=height,
         blocks=tuple(blocks),
@@ -138,9 +146,10 @@ def assemble_page(
 
 def _line(parts: Sequence[tuple[TextQuad, list[Word]]], width: int, height: int) -> Line:
     words = tuple(w for _, ws in parts for w in ws)
-    pts = np.concatenate([q.corners for q, _ in parts])
-    probs = np.concatenate([q.decoded.probs for q, _ in parts])
-    return Line(words, _box(pts, width, height), round(float(probs.mean()), 4))
+    pts = [tuple(p) for q, _ in parts for p in q.corners.tolist()]
+    total = sum(float(q.decoded.probs.sum()) for q, _ in parts)
+    count = sum(len(q.decoded.probs) for q, _ in parts)
+    return Line(words, _box(pts, width, height), round(total / max(1, count), 4))
 
 
 def _block(lines: Sequence[Line]) -> Block:
