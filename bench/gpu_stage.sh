@@ -4,12 +4,10 @@
 # wheels for Python 3.12 of ocrbatch itself (built from this tree: engines are found by
 # entry point, so it must be installed, not just on PYTHONPATH) and of its missing
 # dependencies, plus a copy of the dev corpus (../shared/corpus does not travel).
-# Everything goes to .device/ (git-ignored locally via info/exclude; carried by the run).
+# Everything goes to .device/ (in .gitignore; the device run names it in `carry`).
 # Then, with the device tool, one call (the command is printed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exclude="$(git rev-parse --git-path info/exclude)"
-grep -qx '/.device/' "$exclude" 2>/dev/null || echo '/.device/' >> "$exclude"
 rm -rf .device && mkdir -p .device/whl .device/corpus
 PY=".venv/bin/python"
 $PY -m pip wheel -q --no-deps -w .device/whl .

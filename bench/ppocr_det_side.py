@@ -4,7 +4,7 @@ For each detector side length, runs the engine in this process on the first N pa
 each source and prints pooled CER / bag-of-words error per source and seconds per page,
 side by side; ``--reference`` adds RapidOCR 1.4.4 (onnxruntime, its own default sizes,
 same PP-OCRv4 models, classifier off) as the CPU reference.
-Usage: python bench/ppocr_det_side.py [--sides 960,1280,1600,2048] [--per-source 3]
+Usage: python bench/ppocr_det_side.py [--sides 1600,1280,2048,960] [--per-source 3]
        [--device cpu|cuda] [--reference]
 """
 
@@ -58,7 +58,7 @@ def run_reference(corpus: list[Page]) -> tuple[dict[str, list[Score]], float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sides", default="960,1280,1600,2048")
+    ap.add_argument("--sides", default="1600,1280,2048,960")
     ap.add_argument("--per-source", type=int, default=3)
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--device", default="auto")
@@ -67,14 +67,23 @@ def main() -> None:
     sources = tuple(args.sources.split(","))
     corpus = subset(args.per_source, sources)
     runs: dict[str, tuple[dict[str, list[Score]], float]] = {}
-    if args.reference:
-        runs["rapidocr-1.4.4"] = run_reference(corpus)
-        print(f"done rapidocr-1.4.4 ({runs['rapidocr-1.4.4'][1]:.1f} s/page)", flush=True)
     for side in (int(s) for s in args.sides.split(",")):
         runs[f"side {side}"] = run_engine(side, corpus, args.device)
-        print(f"done side {side} ({runs[f'side {side}'][1]:.1f} s/page)", flush=True)
+        table(runs, sources, len(corpus), args.per_source)
+    if args.reference:
+        runs["rapidocr-1.4.4"] = run_reference(corpus)
+        table(runs, sources, len(corpus), args.per_source)
+
+
+def table(
+    runs: dict[str, tuple[dict[str, list[Score]], float]],
+    sources: tuple[str, ...],
+    n_pages: int,
+    per_source: int,
+) -> None:
+    """Print the table of the runs so far (a long run shows its results as they come)."""
     names = list(runs)
-    print(f"\n{len(corpus)} pages ({args.per_source} per source); CER / bag-of-words error")
+    print(f"\n{n_pages} pages ({per_source} per source); pooled CER / bag-of-words error")
     print(f"| source | pages | {' | '.join(names)} |")
     print(f"| --- | --- |{' --- |' * len(names)}")
     for src in sources:
@@ -85,8 +94,8 @@ def main() -> None:
         n = len(runs[names[0]][0].get(src, []))
         print(f"| {src} | {n} | {' | '.join(cells)} |")
     allp = [pooled([x for v in runs[n][0].values() for x in v]) for n in names]
-    print(f"| all | {len(corpus)} | {' | '.join(f'{s.cer:.3f} / {s.bow:.3f}' for s in allp)} |")
-    print(f"| s/page | | {' | '.join(f'{runs[n][1]:.1f}' for n in names)} |")
+    print(f"| all | {n_pages} | {' | '.join(f'{s.cer:.3f} / {s.bow:.3f}' for s in allp)} |")
+    print(f"| s/page | | {' | '.join(f'{runs[n][1]:.1f}' for n in names)} |", flush=True)
 
 
 if __name__ == "__main__":

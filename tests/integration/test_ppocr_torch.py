@@ -135,12 +135,16 @@ def test_page_follows_the_pagetext_contract(engine: PpocrTorchEngine) -> None:
     assert starts == sorted(starts)
 
 
-def test_batch_of_pages_equals_pages_one_by_one(engine: PpocrTorchEngine) -> None:
-    image = load_image(str(PHOTOTEST), 0, max_pixels=10**9)
-    blank = image.copy()
+def test_batch_of_pages_reads_like_pages_one_by_one(engine: PpocrTorchEngine) -> None:
+    photo = load_image(str(PHOTOTEST), 0, max_pixels=10**9)
+    blank = photo.copy()
     blank.paste(1, (0, 0, *blank.size))
-    batch = engine.recognize_batch([engine.prepare(image), engine.prepare(blank)])
-    assert batch[0] == _ocr(engine, PHOTOTEST)
+    euro = load_image(str(EUROTEXT), 0, max_pixels=10**9)
+    batch = engine.recognize_batch([engine.prepare(p) for p in (photo, blank, euro)])
+    # Pages of different sizes share one padded batch: only the padding next to the
+    # smaller page's edges differs from reading it alone.
+    assert _cer(batch[0].text, _ocr(engine, PHOTOTEST).text) <= 0.005
+    assert _cer(batch[2].text, _ocr(engine, EUROTEXT).text) <= 0.005
     assert batch[1].text == "" and batch[1].blocks == ()  # an empty page is a result
 
 

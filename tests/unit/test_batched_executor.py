@@ -98,3 +98,15 @@ def test_stop_returns_the_pages_in_flight(executor: BatchedExecutor, pages: list
         executor.submit(_task(i, pages[i]))
     assert sorted(executor.stop()) == [0, 1, 2]
     assert executor.in_flight() == 0
+
+
+def test_several_devices_each_get_their_own_worker(pages: list[Path]) -> None:
+    # Two "devices" (both the CPU here; cuda:0 and cuda:1 on a GPU machine).
+    ex = BatchedExecutor(2, ["cpu", "cpu"], timeout=30)
+    ex.start(WorkerSpec("fake-batch", {"batch": 2, "delay": 0.3}, timeout=30))
+    try:
+        got = _run(ex, [_task(i, pages[i % 5]) for i in range(8)])
+    finally:
+        ex.close()
+    assert all(o.ok for o in got.values()) and len(got) == 8
+    assert len({o.worker_id for o in got.values()}) == 2
