@@ -32,8 +32,9 @@ from ..conftest import DATA  # noqa: E402
 
 PHOTOTEST = DATA / "tesseract_test" / "phototest.tif"
 EUROTEXT = DATA / "tesseract_test" / "eurotext.tif"
-# Measured on these pages (README, "ppocr-torch"): the torch path differs from RapidOCR
-# only in resampling details (page and crop interpolation, detection size).
+# Measured at det_side 960 on the CPU: CER 0.000 (phototest) and 0.0024 (eurotext, one
+# bracket read differently) against RapidOCR; the paths differ only in resampling
+# details (page and crop interpolation, detection size). The bound leaves a margin.
 CER_BOUND = 0.02
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
