@@ -29,10 +29,12 @@ models: $(DEPS)
 # from PyPI pulls a 5.5 GB CUDA torch and does not import beside the CPU one, and PP-OCR
 # needs none of it (see engines/ppocr/conversion.py). On a GPU machine use
 # pip install '.[gpu]' with the torch/torchvision pair built for its CUDA.
+# rapidocr-onnxruntime (the models, and the tests' reference) goes in without its
+# opencv-python, which would overwrite the cv2 of opencv-python-headless.
 gpu-cpu: | $(BIN)/python
 	$(BIN)/pip install -q 'torch==2.13.0' 'onnx>=1.16' 'onnxruntime>=1.17' \
-	    'rapidocr-onnxruntime==1.4.4' 'opencv-python>=4.8'
-	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15'
+	    pyclipper 'shapely>=2' pyyaml six tqdm
+	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15' 'rapidocr-onnxruntime==1.4.4'
 
 demo: $(DEPS)
 	rm -rf demo-results

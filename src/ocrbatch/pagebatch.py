@@ -10,18 +10,18 @@ the Ray executor can host it as an actor with ``num_gpus=1``.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engines.base import engine_class
 from .engines.batch import BatchEngine, TwoPhaseEngine
 from .errors import DocumentError, EngineError, OcrbatchError
 from .model import PageOutcome, PageTask, PageText
-from .pipeline import WorkerSpec
-from .tools.images import load_image
+from .pipeline import WorkerSpec, init_preprocess, load_page
 
 __all__ = ["DeviceWorker", "Prepared", "init_prep_worker", "prepare_task"]
 
@@ -34,28 +34,48 @@ class Prepared:
     payload: Any
     seconds: float
     cpu_seconds: float
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 _prep_engine: BatchEngine | None = None
 _prep_spec: WorkerSpec | None = None
+_prep_pre: Any = None
+_prep_cache: Any = None
 
 
 def init_prep_worker(spec: WorkerSpec) -> None:
-    """Build (never open) the engine of a CPU preparation worker: no models, no torch."""
-    global _prep_engine, _prep_spec
+    """Build (never open) the engine of a CPU preparation worker: no models, no torch;
+    and the worker's preprocessor and page cache (as :func:`pipeline.init_worker`)."""
+    global _prep_engine, _prep_spec, _prep_pre, _prep_cache
     for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    _prep_engine = engine_class(spec.engine)(spec.engine_options, timeout=spec.timeout)  # type: ignore[assignment]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides what Ctrl-C means
+    engine = engine_class(spec.engine)(spec.engine_options, timeout=spec.timeout)
+    _prep_engine = engine  # type: ignore[assignment]
     _prep_spec = spec
+    _prep_pre, _prep_cache = init_preprocess(spec)
 
 
 def prepare_task(task: PageTask) -> Prepared | PageOutcome:
-    """CPU stage of one page; a per-page problem comes back as a failed outcome."""
+    """CPU stage of one page: the PDF text layer (a finished outcome, no device work) or
+    the loaded, rendered and preprocessed page made ready by ``engine.prepare``. A
+    per-page problem comes back as a failed outcome."""
     if _prep_engine is None or _prep_spec is None:
         raise RuntimeError("prepare_task called before init_prep_worker")
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        image = load_image(task.path, task.page_index, max_pixels=_prep_spec.max_image_pixels)
+        layer, image, info = load_page(task, _prep_spec, _prep_pre, _prep_cache)
+        if layer is not None:
+            return PageOutcome(
+                task_id=task.task_id,
+                attempt=task.attempt,
+                ok=True,
+                page=layer.to_dict(),
+                worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                processing_time=time.perf_counter() - t0,
+                cpu_time=time.process_time() - c0,
+                info=info,
+            )
         payload = _prep_engine.prepare(image, task)
     except DocumentError as exc:
         return _failure(task, exc, time.perf_counter() - t0)
@@ -65,7 +85,7 @@ def prepare_task(task: PageTask) -> Prepared | PageOutcome:
         return _failure(
             task, EngineError(f"preparation error: {_one_line(exc)}"), time.perf_counter() - t0
         )
-    return Prepared(task, payload, time.perf_counter() - t0, time.process_time() - c0)
+    return Prepared(task, payload, time.perf_counter() - t0, time.process_time() - c0, info)
 
 
 class DeviceWorker:
@@ -139,7 +159,7 @@ class DeviceWorker:
                 worker_id=self.worker_id,
                 processing_time=p.seconds + share,
                 cpu_time=p.cpu_seconds,
-                info={"batch": len(batch)},
+                info={**p.info, "batch": len(batch), "device_s": round(seconds, 4)},
             )
             for p, page in zip(batch, pages, strict=True)
         ]

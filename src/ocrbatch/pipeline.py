@@ -28,7 +28,14 @@ if TYPE_CHECKING:
 
     from .preprocess import PageCache, Preprocessor
 
-__all__ = ["WorkerSpec", "close_worker", "init_worker", "process_page"]
+__all__ = [
+    "WorkerSpec",
+    "close_worker",
+    "init_preprocess",
+    "init_worker",
+    "load_page",
+    "process_page",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,45 +173,13 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
     """The page's text and the facts of how it was made (PageOutcome.info)."""
     pdf = _is_pdf(task.path)
     info: dict[str, Any] = {"source": "pdf" if pdf else "image"}
-    if pdf and not spec.force_ocr:
-        t = time.perf_counter()
-        layer = text_layer(
-            task.path,
-            task.page_index,
-            dpi=spec.dpi,
-            max_pixels=spec.max_image_pixels,
-            password=spec.password,
-        )
-        if layer is not None:
-            info.update(path="text-layer", dpi=layer.dpi, text_s=_since(t))
-            return layer, info
-    info["path"] = "ocr"
+    layer = _text_layer(task, spec, pdf, info)
+    if layer is not None:
+        return layer, info
     if not getattr(engine, "reads_image", True):
         return engine.recognize(None, task), info
-    pre = _pre
-    key = None
-    if pre is not None and pre.active and _cache is not None and task.content_hash:
-        from .preprocess import cache_key
-
-        params = {**pre.params(), "dpi": spec.dpi if pdf else None}
-        key = cache_key(task.content_hash, task.page_index, params)
-    hit = _cache.get(key) if key and _cache is not None else None
-    original: Image.Image | None = None
-    if hit is not None:
-        pinfo, image = hit
-        pinfo = {**pinfo, "cache": "hit"}
-        if image is None:
-            image = original = _load(task, spec, info)
-        elif "dpi" in image.info:
-            info["dpi"] = round(float(image.info["dpi"][0]), 2)
-    else:
-        image = original = _load(task, spec, info)
-        pinfo = {"steps": []}
-        if pre is not None:
-            image, pinfo = pre.run(image)
-            if key and _cache is not None:
-                _cache.put(key, pinfo, image if pinfo["steps"] else None)
-                pinfo = {**pinfo, "cache": "miss"}
+    pre, cache = _pre, _cache
+    image, original, key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
     info.update(pinfo)
     t = time.perf_counter()
     page = engine.recognize(image, task)
@@ -220,11 +195,93 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
             page, image, load_original, lambda im: engine.recognize(im, task), info
         )
         info["review_s"] = _since(t)
-        if better is not None and key and _cache is not None:
+        if better is not None and key and cache is not None:
             # the cache keeps the better page, so a re-run with another engine reads it
             keep = {k: v for k, v in info.items() if k not in _NOT_CACHED}
-            _cache.put(key, keep, better)
+            cache.put(key, keep, better)
     return page, info
+
+
+def _text_layer(
+    task: PageTask, spec: WorkerSpec, pdf: bool, info: dict[str, Any]
+) -> PageText | None:
+    """The PDF page's own text when it has a usable layer (and OCR is not forced)."""
+    if pdf and not spec.force_ocr:
+        t = time.perf_counter()
+        layer = text_layer(
+            task.path,
+            task.page_index,
+            dpi=spec.dpi,
+            max_pixels=spec.max_image_pixels,
+            password=spec.password,
+        )
+        if layer is not None:
+            info.update(path="text-layer", dpi=layer.dpi, text_s=_since(t))
+            return layer
+    info["path"] = "ocr"
+    return None
+
+
+def init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:
+    """A preprocessor and page cache for ``spec`` (workers only; see :func:`load_page`)."""
+    return _init_preprocess(spec)
+
+
+def load_page(
+    task: PageTask,
+    spec: WorkerSpec,
+    pre: Preprocessor | None,
+    cache: PageCache | None,
+) -> tuple[PageText | None, Any, dict[str, Any]]:
+    """A page up to the engine, for engines that recognize elsewhere (batch engines):
+    the PDF text layer when it is used (then no image), else the loaded or rendered page
+    after preprocessing (from the page cache where it is). The post-OCR review of
+    preprocessing (a second reading) is not part of it.
+    """
+    pdf = _is_pdf(task.path)
+    info: dict[str, Any] = {"source": "pdf" if pdf else "image"}
+    layer = _text_layer(task, spec, pdf, info)
+    if layer is not None:
+        return layer, None, info
+    image, _original, _key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
+    info.update(pinfo)
+    return None, image, info
+
+
+def _prepared_image(
+    spec: WorkerSpec,
+    task: PageTask,
+    pdf: bool,
+    info: dict[str, Any],
+    pre: Preprocessor | None,
+    cache: PageCache | None,
+) -> tuple[Image.Image, Image.Image | None, str | None, dict[str, Any]]:
+    """Load (or take from the page cache) and preprocess the page: the image for the
+    engine, the original when it was loaded, the cache key and the preprocessing facts."""
+    key = None
+    if pre is not None and pre.active and cache is not None and task.content_hash:
+        from .preprocess import cache_key
+
+        params = {**pre.params(), "dpi": spec.dpi if pdf else None}
+        key = cache_key(task.content_hash, task.page_index, params)
+    hit = cache.get(key) if key and cache is not None else None
+    original: Image.Image | None = None
+    if hit is not None:
+        pinfo, image = hit
+        pinfo = {**pinfo, "cache": "hit"}
+        if image is None:
+            image = original = _load(task, spec, info)
+        elif "dpi" in image.info:
+            info["dpi"] = round(float(image.info["dpi"][0]), 2)
+    else:
+        image = original = _load(task, spec, info)
+        pinfo = {"steps": []}
+        if pre is not None:
+            image, pinfo = pre.run(image)
+            if key and cache is not None:
+                cache.put(key, pinfo, image if pinfo["steps"] else None)
+                pinfo = {**pinfo, "cache": "miss"}
+    return image, original, key, pinfo
 
 
 # Facts of this run, not of the preprocessed page.

@@ -110,3 +110,26 @@ def test_several_devices_each_get_their_own_worker(pages: list[Path]) -> None:
         ex.close()
     assert all(o.ok for o in got.values()) and len(got) == 8
     assert len({o.worker_id for o in got.values()}) == 2
+
+
+def test_pdf_pages_text_layer_skips_the_device_scans_are_rendered(tmp_path: Path) -> None:
+    from tests.badfiles import image_pdf, text_pdf
+
+    born = text_pdf(tmp_path / "born.pdf", ["Hello layer", "Second page"])
+    scan = image_pdf(tmp_path / "scan.pdf", [Image.new("L", (300, 200), 255)])
+    ex = BatchedExecutor(1, ["cpu"], timeout=30)
+    ex.start(WorkerSpec("fake-batch", {"batch": 2}, timeout=30, preprocess="off"))
+    try:
+        tasks = [
+            PageTask(0, 1, 0, str(born), 0, 1),
+            PageTask(1, 1, 0, str(born), 1, 1),
+            PageTask(2, 1, 1, str(scan), 0, 1),
+        ]
+        got = _run(ex, tasks)
+    finally:
+        ex.close()
+    assert all(o.ok for o in got.values())
+    assert got[0].info["path"] == "text-layer" and "batch" not in got[0].info
+    assert got[0].page is not None and "Hello layer" in got[0].page["text"]
+    assert got[2].info["path"] == "ocr" and got[2].info["source"] == "pdf"
+    assert got[2].page is not None and "(batch of 1)" in got[2].page["text"]

@@ -26,7 +26,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -223,8 +223,12 @@ class BatchedExecutor:
         self._pool: pebble.ProcessPool | None = None
         self._dev: list[_Device] = []
         self._batch = 1
+        self._spec: WorkerSpec | None = None
 
-    def start(self, spec: WorkerSpec) -> None:
+    def start(self, spec: WorkerSpec | None) -> None:
+        if spec is None:
+            raise ConfigError("the batch executor serves one engine: start it with its spec")
+        self._spec = spec
         self._batch = int(getattr(engine_class(spec.engine)(spec.engine_options), "batch_size", 1))
         fork = multiprocessing.get_context("forkserver")
         fork.set_forkserver_preload(["ocrbatch.pagebatch"])
@@ -246,8 +250,14 @@ class BatchedExecutor:
         limit = 2 * self.workers + len(self._dev) * self._batch * self.queue_batches
         return max(0, limit - len(self._tasks))
 
-    def submit(self, task: PageTask) -> None:
+    def submit(self, task: PageTask, spec: WorkerSpec | None = None) -> None:
         assert self._pool is not None, "start() first"
+        if spec is not None and spec != self._spec:
+            msg = "the batch executor runs one engine spec; this task asks for another"
+            self._done.put(PageOutcome.failure(task, "engine", msg, retryable=False))
+            with self._lock:
+                self._tasks[task.task_id] = task
+            return
         with self._lock:
             self._tasks[task.task_id] = task
         fut: Future[Any] = self._pool.schedule(prepare_task, (task,), timeout=self.timeout)
@@ -296,6 +306,13 @@ class BatchedExecutor:
 
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    def cancel(self, task_ids: Collection[int]) -> None:
+        """Forget these tasks: their outcomes are dropped when they come back (a batch
+        already on the device runs to its end; pages are not stopped one by one)."""
+        with self._lock:
+            for tid in task_ids:
+                self._tasks.pop(tid, None)
 
     def stop(self) -> list[int]:
         with self._lock:
