@@ -124,7 +124,9 @@ def test_layout_orders_rows_splits_far_apart_fields_and_boxes_words() -> None:
     lines = [ln for b in page.blocks for ln in b.lines]
     assert [ln.text for ln in lines] == ["Hello world", "second", "Name here", "TOTAL"]
     assert page.text == "Hello world\nsecond\nName here\nTOTAL\n"
-    assert len(page.blocks) == 2  # the gap above "Name here" starts a block
+    # Blocks are the XY-cut's leaves: TOTAL stands apart (a gutter to its left), and the
+    # wide gap above "Name here" ends the first block.
+    assert [len(b.lines) for b in page.blocks] == [2, 1, 1]
     hello, world = lines[0].words
     assert hello.box[0] == 10 and world.box[2] <= 200 and hello.box[2] < world.box[0]
     assert all(0.0 <= w.confidence <= 1.0 and w.polygon is None for w in page.words)
@@ -142,6 +144,20 @@ def test_rotated_text_keeps_polygons() -> None:
     words = list(page.words)
     assert [w.text for w in words] == ["tilted", "words"]
     assert all(w.polygon is not None and len(w.polygon) == 4 for w in words)
+
+
+def test_two_columns_are_read_column_by_column_under_a_full_width_title() -> None:
+    quads = [_quad(10, 10, 610, 40, "A title across both columns")]
+    for row in range(4):
+        y = 80 + row * 30
+        quads.append(_quad(10, y, 290, y + 24, f"left {row}"))
+        quads.append(_quad(330, y, 610, y + 24, f"right {row}"))
+    page = assemble_page(quads, 620, 300, None)
+    assert page.text.split("\n")[:-1] == [
+        "A title across both columns",
+        *(f"left {r}" for r in range(4)),
+        *(f"right {r}" for r in range(4)),
+    ]
 
 
 def test_empty_page_is_a_result() -> None:
