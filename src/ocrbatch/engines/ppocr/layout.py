@@ -98,7 +98,8 @@ class _Boxes:
 def _xy_cut(idx: list[int], b: _Boxes, h: float) -> list[list[int]]:
     """Recursive XY-cut: the quads in reading order, as leaves (blocks).
 
-    A column gutter (a vertical gap no quad crosses, at least 1.5 line heights wide) is
+    A column gutter (a vertical gap no quad crosses, at least 0.3 line heights wide: the
+    boxes are already grown by the unclip distance, so gutters look narrow) is
     cut first, left before right; else the band is cut at vertical gaps of at least 1.2
     line heights, top to bottom; a band with neither is a leaf. Cutting gutters first
     keeps two-column pages column by column; the wide gap keeps form fields that sit
@@ -106,7 +107,7 @@ def _xy_cut(idx: list[int], b: _Boxes, h: float) -> list[list[int]]:
     """
     if len(idx) <= 1:
         return [idx] if idx else []
-    for lo, hi, min_gap in ((b.left, b.right, 1.5 * h), (b.top, b.bottom, 1.2 * h)):
+    for lo, hi, min_gap in ((b.left, b.right, 0.3 * h), (b.top, b.bottom, 1.2 * h)):
         order = sorted(idx, key=lo.__getitem__)
         reach = hi[order[0]]
         cuts: list[int] = []
