@@ -98,12 +98,13 @@ class _Boxes:
 def _xy_cut(idx: list[int], b: _Boxes, h: float) -> list[list[int]]:
     """Recursive XY-cut: the quads in reading order, as leaves (blocks).
 
-    A column gutter (a vertical gap no quad crosses, at least 0.3 line heights wide: the
-    boxes are already grown by the unclip distance, so gutters look narrow) is
-    cut first, left before right; else the band is cut at vertical gaps of at least 1.2
-    line heights, top to bottom; a band with neither is a leaf. Cutting gutters first
-    keeps two-column pages column by column; the wide gap keeps form fields that sit
-    side by side in one line.
+    A column gutter (a vertical gap no quad crosses over the whole band, at least 0.3
+    line heights wide: the boxes are already grown by the unclip distance, so gutters
+    look narrow) is cut first, the widest one, left before right; else the band is cut
+    at vertical gaps of at least 1.2 line heights, top to bottom; a band with neither is
+    a leaf. Cutting gutters first keeps two-column pages column by column. One box
+    that crosses a gutter (a caption, two lines merged by the detector) defeats the cut:
+    that band is then read row by row.
     """
     if len(idx) <= 1:
         return [idx] if idx else []
