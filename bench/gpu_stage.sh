@@ -12,7 +12,7 @@ rm -rf .device && mkdir -p .device/whl .device/corpus
 PY=".venv/bin/python"
 $PY -m pip wheel -q --no-deps -w .device/whl .
 # Same versions as this venv, where the tests pass.
-pins=$($PY -m pip freeze 2>/dev/null | grep -iE '^(pydantic|pydantic_core|annotated-types|typing-inspection|pebble|rapidfuzz|sqlalchemy|alembic|mako|structlog|onnx2torch|rapidocr-onnxruntime)==' || true)
+pins=$($PY -m pip freeze 2>/dev/null | grep -iE '^(pydantic|pydantic_core|annotated-types|typing-inspection|pebble|rapidfuzz|sqlalchemy|alembic|mako|structlog|onnx2torch|rapidocr-onnxruntime|pypdfium2)==' || true)
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
