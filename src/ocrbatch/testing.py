@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .engines import EngineInfo
 from .errors import DocumentError, EngineError
 from .model import Block, Line, PageTask, PageText, Word
 from .store import Store
@@ -49,11 +50,20 @@ class FakeEngine:
     options_model: ClassVar[type[FakeOptions]] = FakeOptions
     memory_per_worker_mb: ClassVar[int] = 50
 
-    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
+    ) -> None:
         self.options = FakeOptions(**options)
         self.timeout = timeout
+        self.threads = threads
         self.reads_image = self.options.read_image
         self.opened = False
+
+    @classmethod
+    def info(cls) -> EngineInfo:
+        from . import __version__
+
+        return EngineInfo(cls.name, __version__, ("any",), "cpu")
 
     def open(self) -> None:
         self.opened = True

@@ -6,6 +6,22 @@ party adds one by declaring an entry point in its own package, no fork needed.
 
 from __future__ import annotations
 
-from .base import Engine, EngineInfo, engine_class, engine_names, validate_engine_options
+from .base import (
+    Engine,
+    EngineInfo,
+    EngineListing,
+    engine_class,
+    engine_listing,
+    engine_names,
+    validate_engine_options,
+)
 
-__all__ = ["Engine", "EngineInfo", "engine_class", "engine_names", "validate_engine_options"]
+__all__ = [
+    "Engine",
+    "EngineInfo",
+    "EngineListing",
+    "engine_class",
+    "engine_listing",
+    "engine_names",
+    "validate_engine_options",
+]

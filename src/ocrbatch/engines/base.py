@@ -17,7 +17,9 @@ from ..model import PageTask, PageText
 __all__ = [
     "Engine",
     "EngineInfo",
+    "EngineListing",
     "engine_class",
+    "engine_listing",
     "engine_names",
     "engine_preload",
     "validate_engine_options",
@@ -39,14 +41,22 @@ class EngineInfo:
 @runtime_checkable
 class Engine(Protocol):
     """An OCR engine. Built from validated options; ``open`` loads models (once per
-    worker process, never per page); ``recognize`` returns data, never files."""
+    worker process, never per page); ``recognize`` returns data, never files.
+
+    ``threads`` is how many cores this one engine may use: 1 in a parallel pool (one
+    engine per core), all of them in sequential mode. An optional classmethod
+    ``info() -> EngineInfo`` feeds ``ocrbatch engines``; an optional classmethod
+    ``check(options)`` fails early, in the coordinator, when models are missing.
+    """
 
     name: ClassVar[str]
     options_model: ClassVar[type[BaseModel] | None]
     # Resident memory one worker of this engine needs, for sizing the pool.
     memory_per_worker_mb: ClassVar[int]
 
-    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None: ...
+    def __init__(
+        self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
+    ) -> None: ...
 
     def open(self) -> None: ...
 
@@ -95,4 +105,33 @@ def validate_engine_options(name: str, options: Mapping[str, Any]) -> dict[str, 
     if model is None:
         return dict(options)
     out: dict[str, Any] = validate(model, dict(options), f"{name} engine").model_dump()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class EngineListing:
+    """One installed engine as ``ocrbatch engines`` shows it: its info, or why it cannot
+    be used (an optional dependency missing)."""
+
+    name: str
+    source: str
+    info: EngineInfo | None
+    error: str | None = None
+
+
+def engine_listing() -> list[EngineListing]:
+    """Every engine registered in the entry-point group, with its info or its problem."""
+    out = []
+    for name in engine_names():
+        ep = _entry_points()[name]
+        dist = getattr(ep, "dist", None)
+        source = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        try:
+            cls = engine_class(name)
+            info_fn = getattr(cls, "info", None)
+            info = info_fn() if info_fn is not None else EngineInfo(name, "?", (), "?")
+            out.append(EngineListing(name, source, info))
+        except Exception as exc:  # a broken third-party engine must not hide the others
+            msg = exc.message if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            out.append(EngineListing(name, source, None, " ".join(msg.split())[:300]))
     return out

@@ -49,7 +49,10 @@ class TesseractEngine:
     memory_per_worker_mb: ClassVar[int] = 400
     preload: ClassVar[tuple[str, ...]] = ("tesserocr",)
 
-    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
+    ) -> None:
+        # ``threads`` is ignored: tesserocr's bundled Tesseract has no OpenMP (one core).
         self.options = TesseractOptions(**options)
         self.timeout = timeout
         self._api: Any = None

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import Executor, default_workers, make_executor
+from .base import Executor, available_cores, default_workers, make_executor
 
-__all__ = ["Executor", "default_workers", "make_executor"]
+__all__ = ["Executor", "available_cores", "default_workers", "make_executor"]

@@ -20,6 +20,7 @@ __all__ = [
     "MULTIPAGE_EXTENSIONS",
     "frame_count",
     "frame_sizes",
+    "image_dpi",
     "load_image",
     "normalize_mode",
     "open_file",
@@ -179,6 +180,21 @@ def normalize_mode(im: Image.Image) -> Image.Image:
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         return Image.fromarray(((arr - lo) * scale).astype(np.uint8), mode="L")
     return im.convert("RGB")
+
+
+def image_dpi(image: Image.Image) -> float | None:
+    """The image's resolution if it is plausible for a scan, else None.
+
+    Files often say 1 or 72 dpi for a 300-dpi scan: outside 70..2400 it is ignored.
+    """
+    dpi = image.info.get("dpi")
+    if not dpi:
+        return None
+    try:
+        x = float(dpi[0] if isinstance(dpi, tuple) else dpi)
+    except (TypeError, ValueError):
+        return None
+    return x if 70 <= x <= 2400 else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,169 @@
+"""Reading order and blocks for engines that detect text lines but no page layout.
+
+Line detectors (RapidOCR/PP-OCR, and the GPU engine built on it) return loose text
+lines. This module puts them in reading order and groups them into blocks, engine-free:
+
+1. Recursive XY-cut on the lines' boxes. A region is split into columns at a vertical
+   gap that runs its full height when both sides hold running text (two or more lines
+   each, typically wider than a quarter of the region); otherwise it is split in two at
+   its widest horizontal gap; a region without gaps is one leaf. Preferring real text
+   columns keeps two-column papers in column order, while the width test keeps the
+   fields of a receipt or form row (label ... amount) on one line, as people read them.
+2. Inside a leaf, lines are grouped into visual rows (vertical centres within half a
+   line height of the row's centre) and read left to right.
+3. Consecutive lines of one column, close in height, form a block (a paragraph).
+
+The page text is the rows joined by newlines, blocks separated by a blank line.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from ..model import Block, Box, Line, Word
+
+__all__ = ["box_of", "order_lines", "page_blocks", "page_text", "word"]
+
+
+def box_of(points: Sequence[Sequence[float]]) -> Box:
+    """The axis-aligned box around a polygon."""
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return (round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys)))
+
+
+def _height(b: Box) -> int:
+    return max(1, b[3] - b[1])
+
+
+def _gaps(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """Empty intervals of [lo, hi] not covered by any span (sorted)."""
+    out = []
+    cur = lo
+    for a, b in sorted(spans):
+        if a > cur:
+            out.append((cur, a))
+        cur = max(cur, b)
+    return [g for g in out if g[0] > lo]
+
+
+def _is_text_column(lines: Sequence[Line], region_width: int) -> bool:
+    if len(lines) < 2:
+        return False
+    widths = [ln.box[2] - ln.box[0] for ln in lines]
+    return statistics.median(widths) >= 0.25 * region_width
+
+
+def _xy_cut(lines: list[Line], leaves: list[list[Line]]) -> None:
+    if len(lines) <= 1:
+        if lines:
+            leaves.append(lines)
+        return
+    x0 = min(ln.box[0] for ln in lines)
+    x1 = max(ln.box[2] for ln in lines)
+    y0 = min(ln.box[1] for ln in lines)
+    y1 = max(ln.box[3] for ln in lines)
+    # Columns first: a vertical gap that both sides fill with running text.
+    vgaps = _gaps([(ln.box[0], ln.box[2]) for ln in lines], x0, x1)
+    for gx0, gx1 in sorted(vgaps, key=lambda g: g[0] - g[1]):
+        mid = (gx0 + gx1) / 2
+        left = [ln for ln in lines if ln.box[2] <= mid]
+        right = [ln for ln in lines if ln.box[0] >= mid]
+        if _is_text_column(left, x1 - x0) and _is_text_column(right, x1 - x0):
+            _xy_cut(left, leaves)
+            _xy_cut(right, leaves)
+            return
+    hgaps = _gaps([(ln.box[1], ln.box[3]) for ln in lines], y0, y1)
+    if hgaps:
+        gy0, gy1 = max(hgaps, key=lambda g: g[1] - g[0])
+        mid = (gy0 + gy1) / 2
+        _xy_cut([ln for ln in lines if ln.box[3] <= mid], leaves)
+        _xy_cut([ln for ln in lines if ln.box[1] >= mid], leaves)
+        return
+    leaves.append(lines)
+
+
+def _rows(lines: list[Line]) -> list[list[Line]]:
+    """Visual rows, top to bottom, each left to right."""
+    rows: list[tuple[float, float, list[Line]]] = []  # (centre, height, lines)
+    for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
+        c, h = (ln.box[1] + ln.box[3]) / 2, _height(ln.box)
+        if rows and abs(c - rows[-1][0]) <= 0.5 * max(h, rows[-1][1]):
+            rc, rh, members = rows[-1]
+            members.append(ln)
+            n = len(members)
+            rows[-1] = ((rc * (n - 1) + c) / n, max(rh, h), members)
+        else:
+            rows.append((c, h, [ln]))
+    return [sorted(m, key=lambda ln: ln.box[0]) for _, _, m in rows]
+
+
+def order_lines(lines: Sequence[Line]) -> list[list[list[Line]]]:
+    """Lines in reading order: a list of leaves (regions), each a list of visual rows."""
+    leaves: list[list[Line]] = []
+    _xy_cut(list(lines), leaves)
+    return [_rows(leaf) for leaf in leaves]
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def page_blocks(lines: Sequence[Line]) -> tuple[Block, ...]:
+    """Blocks (paragraphs) of lines in reading order: consecutive rows join a block
+    unless the gap above the row exceeds one line height, the row goes back up the page
+    (a new column), or it does not overlap the block horizontally."""
+    blocks: list[Block] = []
+    cur: list[Line] = []
+    for row in (row for leaf in order_lines(lines) for row in leaf):
+        rb = _union([ln.box for ln in row])
+        if cur:
+            bb = _union([ln.box for ln in cur])
+            gap = rb[1] - bb[3]
+            overlap = min(rb[2], bb[2]) - max(rb[0], bb[0])
+            if gap > _height(rb) or rb[3] <= bb[3] - _height(rb) or overlap <= 0:
+                blocks.append(Block(tuple(cur), bb))
+                cur = []
+        cur.extend(row)
+    if cur:
+        blocks.append(Block(tuple(cur), _union([ln.box for ln in cur])))
+    return tuple(blocks)
+
+
+def page_text(blocks: Sequence[Block]) -> str:
+    """Rows joined by newlines (lines of one row by a space), blocks by a blank line."""
+    parts = []
+    for b in blocks:
+        rows = _rows(list(b.lines))
+        parts.append("\n".join(" ".join(ln.text for ln in row) for row in rows))
+    return "\n\n".join(parts) + ("\n" if parts else "")
+
+
+def word(text: str, confidence: float, polygon: Sequence[Sequence[float]]) -> Word:
+    """A Word from a detector's quadrilateral: its box, and the polygon itself only where
+    the text is rotated (an upright polygon is its box)."""
+    box = box_of(polygon)
+    poly = None
+    if len(polygon) >= 4:
+        pts = tuple((round(float(x)), round(float(y))) for x, y in polygon)
+        if _rotated(pts):
+            poly = pts
+    return Word(text, box, confidence, poly)
+
+
+def _rotated(pts: tuple[tuple[int, int], ...]) -> bool:
+    # An upright quadrilateral has its top edge level and its left edge plumb; a tilt of
+    # more than about 1 degree (2 px over 100 px) keeps the polygon.
+    (x0, y0), (x1, y1) = pts[0], pts[1]
+    x3, y3 = pts[-1]
+    dx, dy = max(1, abs(x1 - x0)), abs(y1 - y0)
+    hx, hy = abs(x3 - x0), max(1, abs(y3 - y0))
+    if dx <= 2 or hy <= 2:
+        return False
+    return dy / dx > 0.02 or hx / hy > 0.02

@@ -1,0 +1,128 @@
+"""The engine registry (entry points, `ocrbatch engines`) and the real RapidOCR engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from ocrbatch.accuracy import score
+from ocrbatch.api import make_config
+from ocrbatch.errors import ConfigError
+from tests.conftest import DATA
+
+Cli = Callable[..., CompletedProcess[str]]
+PHOTOTEST = DATA / "tesseract_test" / "phototest.tif"
+
+THIRD_PARTY = '''
+"""A third-party engine, shipped in its own distribution."""
+from ocrbatch.engines import EngineInfo
+from ocrbatch.model import Block, Line, PageText, Word
+
+
+class MirrorEngine:
+    name = "mirror"
+    options_model = None
+    memory_per_worker_mb = 50
+
+    def __init__(self, options, *, timeout=None, threads=1):
+        self.greeting = options.get("greeting", "hello")
+
+    @classmethod
+    def info(cls):
+        return EngineInfo("mirror", "9.9", ("xx",), "abacus")
+
+    def open(self):
+        pass
+
+    def close(self):
+        pass
+
+    def recognize(self, image, task):
+        w, h = image.size
+        word = Word(self.greeting, (0, 0, w, h), 0.5)
+        block = Block((Line((word,), (0, 0, w, h), 0.5),), (0, 0, w, h))
+        return PageText(f"{self.greeting} {w}x{h}", 0.5, w, h, (block,))
+'''
+
+
+def _install_third_party(site: Path) -> None:
+    """A real distribution on sys.path: a module and a dist-info with an entry point in
+    the ocrbatch.engines group, as `pip install` of a third-party package leaves it."""
+    (site / "mirror_engine.py").write_text(textwrap.dedent(THIRD_PARTY))
+    info = site / "mirror_engine-9.9.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mirror-engine\nVersion: 9.9\n")
+    (info / "entry_points.txt").write_text(
+        "[ocrbatch.engines]\nmirror = mirror_engine:MirrorEngine\n"
+    )
+
+
+def test_third_party_engine_is_found_listed_and_used(cli: Cli, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_third_party(site)
+    env = {"PYTHONPATH": str(site)}
+    listed = cli("engines", "--json", env=env, check=True)
+    engines = {e["name"]: e for e in json.loads(listed.stdout)}
+    assert engines["mirror"]["version"] == "9.9"
+    assert engines["mirror"]["package"] == "mirror-engine 9.9"
+    assert engines["mirror"]["device"] == "abacus"
+    assert {"tesseract", "rapidocr", "fake"} <= set(engines)
+    out = tmp_path / "out"
+    cli(
+        "run", str(PHOTOTEST), "--engine", "mirror", "--engine-opt", "greeting=bonjour",
+        "--out", str(out), "--workers", "1", env=env, check=True,
+    )  # fmt: skip
+    rec = json.loads((out / "results.jsonl").read_text())
+    assert rec["status"] == "completed" and rec["text"] == "bonjour 640x480"
+    # Without the distribution on the path the name is unknown: one clear line.
+    proc = cli("run", str(PHOTOTEST), "--engine", "mirror", "--out", str(tmp_path / "o2"))
+    assert proc.returncode == 2
+    assert "unknown engine 'mirror' (installed: fake, rapidocr, tesseract)" in proc.stderr
+
+
+def test_engines_table_lists_version_languages_device(cli: Cli) -> None:
+    proc = cli("engines", check=True)
+    assert "tesseract" in proc.stdout and "5.5" in proc.stdout and "eng" in proc.stdout
+    assert "rapidocr" in proc.stdout and "onnxruntime" in proc.stdout
+
+
+def test_missing_rapidocr_extra_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrbatch.engines.rapidocr import RapidOcrEngine
+
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # import now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'ocrbatch\[rapidocr\]'"):
+        RapidOcrEngine.check({})
+    with pytest.raises(ConfigError, match="needs rapidocr"):
+        make_config({"engine": "rapidocr"})
+
+
+def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker() -> None:
+    pytest.importorskip("rapidocr")
+    from ocrbatch.engines.rapidocr import RapidOcrEngine
+    from ocrbatch.model import PageTask
+    from ocrbatch.tools.images import load_image
+
+    engine = RapidOcrEngine({}, threads=1)
+    engine.open()
+    try:
+        image = load_image(str(PHOTOTEST), max_pixels=10**8)
+        page = engine.recognize(image, PageTask(1, 1, 1, str(PHOTOTEST), 0, 1))
+        sessions = [engine._ocr.text_det.session.session, engine._ocr.text_rec.session.session]
+        assert all(s.get_session_options().intra_op_num_threads == 1 for s in sessions)
+        assert engine._ocr.text_cls is None  # the orientation classifier stays off
+    finally:
+        engine.close()
+    gt = PHOTOTEST.with_name("phototest.gt.txt").read_text()
+    assert score(page.text, gt).cer < 0.02, page.text
+    words = list(page.words)
+    assert len(words) >= 50
+    assert all(0 <= w.box[0] < w.box[2] <= 640 and 0 <= w.box[1] < w.box[3] <= 480 for w in words)
+    assert all(0.0 <= w.confidence <= 1.0 for w in words)
+    assert words[0].text == "This" and words[0].box[0] < 60 and words[0].box[1] < 100

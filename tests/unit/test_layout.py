@@ -1,0 +1,84 @@
+"""Reading order and word mapping for line-detecting engines (no model needed)."""
+
+from __future__ import annotations
+
+import itertools
+from types import SimpleNamespace
+
+import pytest
+
+from ocrbatch.engines.layout import order_lines, page_blocks, page_text, word
+from ocrbatch.engines.rapidocr import page_from_output
+from ocrbatch.model import Line, Word
+
+
+def _line(text: str, x0: int, y0: int, x1: int, y1: int) -> Line:
+    return Line((Word(text, (x0, y0, x1, y1), 0.9),), (x0, y0, x1, y1), 0.9)
+
+
+def _flat(lines: list[Line]) -> list[str]:
+    return [ln.text for leaf in order_lines(lines) for row in leaf for ln in row]
+
+
+def test_two_column_page_is_read_column_by_column_under_a_full_width_title() -> None:
+    title = _line("Title", 100, 50, 1500, 100)
+    left = [_line(f"L{i}", 100, 200 + 50 * i, 750, 230 + 50 * i) for i in range(4)]
+    right = [_line(f"R{i}", 850, 200 + 50 * i, 1500, 230 + 50 * i) for i in range(4)]
+    shuffled = [right[1], left[2], title, right[0], left[0], right[3], left[1], left[3], right[2]]
+    assert _flat(shuffled) == ["Title", "L0", "L1", "L2", "L3", "R0", "R1", "R2", "R3"]
+
+
+def test_receipt_rows_stay_rows_label_then_amount() -> None:
+    # Short amounts in their own column are fields of a row, not a text column.
+    rows = []
+    for i, (label, amount) in enumerate([("TEA", "3.00"), ("COFFEE", "4.50"), ("TOTAL", "7.50")]):
+        rows += [_line(label, 10, 100 + 40 * i, 200, 125 + 40 * i)]
+        rows += [_line(amount, 400, 102 + 40 * i, 470, 127 + 40 * i)]
+    assert _flat(rows[::-1]) == ["TEA", "3.00", "COFFEE", "4.50", "TOTAL", "7.50"]
+    blocks = page_blocks(rows)
+    assert page_text(blocks) == "TEA 3.00\nCOFFEE 4.50\nTOTAL 7.50\n"
+
+
+def test_paragraphs_split_into_blocks_at_large_gaps() -> None:
+    lines = [_line("a", 10, 10, 500, 40), _line("b", 10, 45, 500, 75)]
+    lines += [_line("c", 10, 300, 500, 330)]
+    blocks = page_blocks(lines)
+    assert [[ln.text for ln in b.lines] for b in blocks] == [["a", "b"], ["c"]]
+    assert blocks[0].box == (10, 10, 500, 75)
+    assert page_text(blocks) == "a\nb\n\nc\n"
+
+
+def test_word_keeps_polygon_only_when_rotated() -> None:
+    upright = word("x", 0.5, [(10, 10), (60, 10), (60, 30), (10, 30)])
+    assert upright.polygon is None and upright.box == (10, 10, 60, 30)
+    tilted = word("y", 0.5, [(10, 10), (60, 25), (55, 45), (5, 30)])
+    assert tilted.polygon == ((10, 10), (60, 25), (55, 45), (5, 30))
+    assert tilted.box == (5, 10, 60, 45)
+
+
+def test_rapidocr_output_maps_onto_page_text() -> None:
+    quad1 = [[10, 10], [210, 10], [210, 40], [10, 40]]
+    quad2 = [[10, 60], [310, 60], [310, 90], [10, 90]]
+    quad3 = [[10, 120], [110, 120], [110, 150], [10, 150]]
+    words1 = (
+        ("Hello", 0.99, [[10, 10], [100, 10], [100, 40], [10, 40]]),
+        ("world", 0.97, [[120, 10], [210, 10], [210, 40], [120, 40]]),
+    )
+    out = SimpleNamespace(
+        boxes=[quad1, quad2, quad3],
+        txts=("Hello world", "no word boxes here", "noise"),
+        scores=(0.98, 0.9, 0.3),
+        word_results=(words1, (), ()),
+    )
+    page = page_from_output(out, 400, 200, dpi=300.0, text_score=0.5)
+    assert page.text == "Hello world\nno word boxes here\n"
+    words = list(page.words)
+    assert [w.text for w in words] == ["Hello", "world", "no", "word", "boxes", "here"]
+    assert words[0].box == (10, 10, 100, 40) and words[0].confidence == 0.99
+    # Without word positions, boxes are spread along the line by character count.
+    assert words[2].box[0] == 10 and words[-1].box[2] == 310
+    assert all(a.box[2] <= b.box[0] for a, b in itertools.pairwise(words[2:]))
+    assert page.confidence == pytest.approx(sum(w.confidence for w in words) / 6, abs=1e-4)
+    assert page.dpi == 300.0 and (page.width, page.height) == (400, 200)
+    empty = page_from_output(SimpleNamespace(boxes=None, txts=None), 5, 5)
+    assert empty.text == "" and empty.blocks == ()
