@@ -166,7 +166,7 @@ def run(
     cpus_per_worker: CpusOpt = 1.0,
     gpus_per_worker: GpusOpt = 0.0,
     fmt: Annotated[
-        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
+        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt, hocr, alto, pdf.")
     ] = "jsonl",
     name: Annotated[str | None, typer.Option(help="Job name.")] = None,
     description: Annotated[str | None, typer.Option(help="Job description.")] = None,
@@ -457,7 +457,7 @@ def pause(job: JobArg, db: DbOpt = None) -> None:
 def export(
     job: JobArg,
     fmt: Annotated[
-        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt.")
+        str, typer.Option("--format", help="Comma list of jsonl, csv, json, txt, hocr, alto, pdf.")
     ] = "jsonl",
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder [default: the job's].")

@@ -1,18 +1,21 @@
-"""The result formats: jsonl, csv, json, txt (one text file per document)."""
+"""The result formats: jsonl, csv, json, txt (one text file per document), and the layout
+formats hOCR, ALTO and searchable PDF (one file per document, see their modules)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from .atomic import atomic_writer
+from .layout_xml import export_alto, export_hocr
+from .paths import document_path, safe_relpath
+from .pdf import export_pdf
 from .records import document_record
 
-__all__ = ["EXPORTERS", "Exporter", "export_all"]
+__all__ = ["EXPORTERS", "Exporter", "export_all", "safe_relpath"]
 
 Raw = Mapping[str, Any]
 
@@ -65,12 +68,6 @@ def _csv(docs: Iterable[Raw], out: Path) -> list[Path]:
     return [path]
 
 
-def safe_relpath(rel: str) -> PurePosixPath:
-    """``rel`` made safe to join under an output folder (no root, no ``..``)."""
-    parts = [p for p in PurePosixPath(rel.replace(os.sep, "/")).parts if p not in ("/", "..", ".")]
-    return PurePosixPath(*parts) if parts else PurePosixPath("document")
-
-
 def _txt(docs: Iterable[Raw], out: Path) -> list[Path]:
     # text/<input tree>/<file name>.txt: the full file name is kept (scan.png.txt) so that
     # scan.png and scan.pdf in one folder never overwrite each other's text.
@@ -80,7 +77,7 @@ def _txt(docs: Iterable[Raw], out: Path) -> list[Path]:
         if d["status"] != "completed":
             continue
         rec = document_record(d)
-        path = root / (str(safe_relpath(rec["rel_path"])) + ".txt")
+        path = document_path(root, rec["rel_path"], ".txt")
         with atomic_writer(path) as f:
             f.write(rec["text"])
         n += 1
@@ -92,6 +89,9 @@ EXPORTERS: dict[str, Callable[[Iterable[Raw], Path], list[Path]]] = {
     "csv": _csv,
     "json": _json,
     "txt": _txt,
+    "hocr": export_hocr,
+    "alto": export_alto,
+    "pdf": export_pdf,
 }
 
 
