@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "cancel",
+    "evaluate",
     "export",
     "job_status",
     "list_jobs",
@@ -31,6 +32,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .api import (
         cancel,
+        evaluate,
         export,
         job_status,
         list_jobs,

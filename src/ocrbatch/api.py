@@ -19,8 +19,10 @@ from .config import RunConfig, default_db_url, validate
 from .discovery import check_inputs
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, JobStateError, OutputError
+from .evaluation import evaluate_job
 from .executors import Executor, default_workers, make_executor
 from .exporters import atomic_writer, build_summary, error_records, export_all
+from .groundtruth import GroundTruthRules
 from .model import JobStatus
 from .progress import Reporter
 from .scheduler import (
@@ -36,6 +38,7 @@ from .store import JobInfo, Store
 
 __all__ = [
     "cancel",
+    "evaluate",
     "executor_for",
     "export",
     "job_queue",
@@ -104,6 +107,8 @@ def submit(
     paths = [os.fspath(p) for p in inputs]
     check_inputs(paths)
     cfg = make_config(config)
+    if cfg.ground_truth and not Path(cfg.ground_truth).is_dir():
+        raise ConfigError(f"--ground-truth folder not found: {cfg.ground_truth}")
     st = store or open_store(db)
     try:
         return _submit(st, paths, out, cfg, name, description, force, priority, queue)
@@ -354,6 +359,8 @@ def _write_outputs(
 ) -> dict[str, Any]:
     job = st.get_job(job_id)
     out_dir = _check_out(out or Path(job.output_path or f"ocrbatch-results/job-{job_id}"))
+    # Scores and review flags go into the pages' info first, so the results carry them.
+    evaluation = evaluate_job(st, job_id, _rules(cfg), cfg.min_confidence)
     export_all(formats or cfg.formats, lambda: st.iter_documents(job_id), out_dir)
     import json
 
@@ -361,6 +368,12 @@ def _write_outputs(
         for rec in error_records(st.iter_failed_pages(job_id)):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     summary = _summary(st, job_id, cfg, workers)
+    for key, section in (
+        ("accuracy", evaluation.accuracy_summary()),
+        ("review", evaluation.review_summary()),
+    ):
+        if section is not None:
+            summary[key] = section
     with atomic_writer(out_dir / "summary.json") as f:
         f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     st.update_job(job_id, summary=summary)
@@ -384,6 +397,50 @@ def export(
         return _write_outputs(
             st, info.id, cfg, info.max_workers, cfg.formats, Path(out) if out else None
         )
+    finally:
+        st.close()
+
+
+def _rules(cfg: RunConfig) -> GroundTruthRules:
+    folder = cfg.ground_truth
+    if folder and not Path(folder).is_dir():
+        # Checked when the job was submitted; gone since: score with files beside inputs.
+        log.warning("ground_truth_missing", folder=folder)
+        folder = None
+    return GroundTruthRules(folder, cfg.casefold, cfg.ignore_chars)
+
+
+def evaluate(
+    job: int | str,
+    *,
+    db: str | None = None,
+    ground_truth: str | None = None,
+    casefold: bool | None = None,
+    ignore_chars: str | None = None,
+    min_confidence: float | None = None,
+) -> dict[str, Any]:
+    """Score a job against ground truth (the job's own settings unless overridden);
+    records the scores and review flags on its pages and returns
+    ``{"job", "accuracy", "review"}`` (``accuracy`` is None without ground truth)."""
+    st = open_store(db)
+    try:
+        info = st.get_job(job)
+        cfg = make_config(
+            info.ocr_config,
+            ground_truth=ground_truth,
+            casefold=casefold,
+            ignore_chars=ignore_chars,
+            min_confidence=min_confidence,
+        )
+        if cfg.ground_truth and not Path(cfg.ground_truth).is_dir():
+            raise ConfigError(f"--ground-truth folder not found: {cfg.ground_truth}")
+        ev = evaluate_job(st, info.id, _rules(cfg), cfg.min_confidence)
+        return {
+            "job": info.id,
+            "name": info.name,
+            "accuracy": ev.accuracy_summary(),
+            "review": ev.review_summary(),
+        }
     finally:
         st.close()
 

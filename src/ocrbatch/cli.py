@@ -60,6 +60,18 @@ CpusOpt = Annotated[
     float, typer.Option(help="Distributed mode: CPUs one worker reserves.", min=0.01)
 ]
 GpusOpt = Annotated[float, typer.Option(help="Distributed mode: GPUs one worker reserves.", min=0)]
+GroundTruthOpt = Annotated[
+    str | None,
+    typer.Option(help="Folder of <name>.gt.txt files mirroring the inputs' tree."),
+]
+CasefoldOpt = Annotated[bool, typer.Option(help="Score accuracy case-insensitively.")]
+IgnoreCharsOpt = Annotated[
+    str, typer.Option(help="Characters dropped from both sides before scoring, e.g. '~'.")
+]
+MinConfidenceOpt = Annotated[
+    float | None,
+    typer.Option(help="Flag pages under this confidence (0..1) for review.", min=0, max=1),
+]
 
 
 @app.callback()
@@ -220,9 +232,18 @@ def run(
     cache_max_mb: Annotated[
         int, typer.Option(help="Size cap of the cache in MB (0: no cache).", min=0)
     ] = 2048,
+    ground_truth: GroundTruthOpt = None,
+    casefold: CasefoldOpt = False,
+    ignore_chars: IgnoreCharsOpt = "",
+    min_confidence: MinConfidenceOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """OCR a batch of documents into --out (results.jsonl, summary.json, errors.jsonl)."""
+    """OCR a batch of documents into --out (results.jsonl, summary.json, errors.jsonl).
+
+    Where ground truth exists (<name>.gt.txt beside an input, or under --ground-truth
+    DIR mirroring the inputs), CER, WER and bag-of-words error are recorded per page,
+    per document and for the job (summary.json "accuracy"; `ocrbatch eval JOB`).
+    """
     opts = _parse_opts(engine_opt)
     for k, v in (("lang", lang), ("psm", psm), ("model", model), ("tessdata", tessdata)):
         if v is not None:
@@ -251,6 +272,10 @@ def run(
         "ship_pages": ship_pages,
         "cpus_per_worker": cpus_per_worker,
         "gpus_per_worker": gpus_per_worker,
+        "ground_truth": ground_truth,
+        "casefold": casefold,
+        "ignore_chars": ignore_chars,
+        "min_confidence": min_confidence,
     }
     summary = api.run(
         inputs,
@@ -468,6 +493,63 @@ def export(
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     summary = api.export(job, db=db, formats=formats, out=out_dir)
     out.print(f"exported job {summary['job']} ({', '.join(formats)})")
+
+
+@app.command("eval")
+def eval_job(
+    job: JobArg,
+    ground_truth: GroundTruthOpt = None,
+    casefold: Annotated[
+        bool | None, typer.Option("--casefold/--no-casefold", help="[default: the job's]")
+    ] = None,
+    ignore_chars: Annotated[str | None, typer.Option(help="[default: the job's]")] = None,
+    min_confidence: MinConfidenceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Accuracy of a job against ground truth: a table per source folder.
+
+    Scores are recorded on the job's pages (`export` writes them into the results).
+    """
+    d = api.evaluate(
+        job,
+        db=db,
+        ground_truth=ground_truth,
+        casefold=casefold,
+        ignore_chars=ignore_chars,
+        min_confidence=min_confidence,
+    )
+    if as_json:
+        out.print_json(json.dumps(d))
+        return
+    acc, review = d["accuracy"], d["review"]
+    if acc is None:
+        err.print(
+            f"no ground truth found for job {d['job']} (looked for <name>.gt.txt beside "
+            "each input, and under --ground-truth DIR if given)"
+        )
+        raise typer.Exit(1)
+    norm = acc["normalization"]
+    t = Table(
+        "folder", "docs", "pages", "CER", "WER", "bag-of-words", "confidence", "review",
+        title=f"job {d['job']} ({d['name']}): accuracy, casefold={norm['casefold']}"
+        + (f", ignoring {norm['ignore_chars']!r}" if norm["ignore_chars"] else ""),
+    )  # fmt: skip
+    rows = [*acc["by_folder"].items(), ("all", acc)]
+    for name, f in rows:
+        if not f["documents"]:
+            continue
+        t.add_row(
+            name, str(f["documents"]), str(f["pages"]),
+            f"{f['cer']:.4f}", f"{f['wer']:.4f}", f"{f['bow']:.4f}",
+            _num(f["mean_confidence"]), str(f["review_pages"]),
+            end_section=name == rows[-2][0],
+        )  # fmt: skip
+    out.print(t)
+    if review and review["pages"]:
+        out.print(f"{review['pages']} pages under confidence {review['min_confidence']}:")
+        for r in review["listed"]:
+            out.print(f"  {r['path']} page {r['page']} ({r['confidence']:.3f})")
 
 
 @app.command()

@@ -223,6 +223,12 @@ class RunConfig(_Model):
             raise ValueError(f"unknown format {bad[0]!r} (known: {', '.join(KNOWN_FORMATS)})")
         return tuple(dict.fromkeys(("jsonl", *v)))  # results.jsonl is always written
 
+    @field_validator("ground_truth")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        # Stored with the job: resume and eval may run from another folder.
+        return os.path.abspath(os.path.expanduser(v)) if v else v
+
     def result_key(self) -> str:
         """Hash of what changes the OCR result (engine and its options, dpi, pages, text
         layer or OCR, preprocessing), not how it runs.

@@ -82,3 +82,45 @@ def test_rapidocr_output_maps_onto_page_text() -> None:
     assert page.dpi == 300.0 and (page.width, page.height) == (400, 200)
     empty = page_from_output(SimpleNamespace(boxes=None, txts=None), 5, 5)
     assert empty.text == "" and empty.blocks == ()
+
+
+def test_cjk_characters_group_into_the_lines_tokens() -> None:
+    # The recognizer gives one position per CJK character: the word is the whole token.
+    quad = [[0, 0], [300, 0], [300, 30], [0, 30]]
+    chars = tuple((c, 0.9, [[i * 30, 0], [i * 30 + 30, 0], [i * 30 + 30, 30], [i * 30, 30]])
+                  for i, c in enumerate("谢谢您"))  # fmt: skip
+    latin = (("OK", 0.5, [[120, 0], [180, 0], [180, 30], [120, 30]]),)
+    out = SimpleNamespace(
+        boxes=[quad], txts=("谢谢您 OK",), scores=(0.9,), word_results=(chars + latin,)
+    )
+    page = page_from_output(out, 400, 100)
+    assert [(w.text, w.box) for w in page.words] == [
+        ("谢谢您", (0, 0, 90, 30)),
+        ("OK", (120, 0, 180, 30)),
+    ]
+    assert page.text == "谢谢您 OK\n"
+
+
+def test_heading_across_the_gutter_cuts_columns_into_bands() -> None:
+    def col(prefix: str, x: int, y: int) -> list[Line]:
+        return [_line(f"{prefix}{i}", x, y + 40 * i, x + 600, y + 30 + 40 * i) for i in range(3)]
+
+    top = col("A", 0, 0) + col("B", 700, 0)
+    heading = [_line("Heading", 0, 140, 1300, 175)]
+    bottom = col("C", 0, 200) + col("D", 700, 200)
+    got = _flat(bottom[::-1] + heading + top[::-1])
+    assert got == [
+        "A0",
+        "A1",
+        "A2",
+        "B0",
+        "B1",
+        "B2",
+        "Heading",
+        "C0",
+        "C1",
+        "C2",
+        "D0",
+        "D1",
+        "D2",
+    ]

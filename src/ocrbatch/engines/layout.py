@@ -4,11 +4,12 @@ Line detectors (RapidOCR/PP-OCR, and the GPU engine built on it) return loose te
 lines. This module puts them in reading order and groups them into blocks, engine-free:
 
 1. Recursive XY-cut on the lines' boxes. A region is split into columns at a vertical
-   gap that runs its full height when both sides hold running text (two or more lines
-   each, typically wider than a quarter of the region); otherwise it is split in two at
-   its widest horizontal gap; a region without gaps is one leaf. Preferring real text
-   columns keeps two-column papers in column order, while the width test keeps the
-   fields of a receipt or form row (label ... amount) on one line, as people read them.
+   gutter that runs its full height (a few lines may cross it) when both sides hold
+   running text (three or more lines each, typically eight line heights long);
+   otherwise it is split in two at its widest horizontal gap; a region without gaps is
+   one leaf. Preferring real text columns keeps papers and magazines in column order,
+   while the running-text test keeps the fields of a receipt or form row (label ...
+   amount) on one line, as people read them.
 2. Inside a leaf, lines are grouped into visual rows (vertical centres within half a
    line height of the row's centre) and read left to right.
 3. Consecutive lines of one column, close in height, form a block (a paragraph).
@@ -37,22 +38,55 @@ def _height(b: Box) -> int:
     return max(1, b[3] - b[1])
 
 
-def _gaps(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    """Empty intervals of [lo, hi] not covered by any span (sorted)."""
+def _gaps(
+    spans: list[tuple[int, int]], lo: int, hi: int, allowed: int = 0
+) -> list[tuple[int, int]]:
+    """Intervals strictly inside [lo, hi] covered by at most ``allowed`` spans."""
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
     out = []
-    cur = lo
-    for a, b in sorted(spans):
-        if a > cur:
-            out.append((cur, a))
-        cur = max(cur, b)
-    return [g for g in out if g[0] > lo]
+    depth = 0
+    start: int | None = lo
+    for pos, step in events:
+        if depth <= allowed and start is not None and pos > start > lo:
+            out.append((start, pos))
+        depth += step
+        start = pos if depth <= allowed else None
+    return [g for g in out if g[1] < hi]
 
 
-def _is_text_column(lines: Sequence[Line], region_width: int) -> bool:
-    if len(lines) < 2:
+def _is_text_column(lines: Sequence[Line]) -> bool:
+    """Running text: three or more lines, typically eight line heights long or more
+    (the fields of a receipt or form row are shorter)."""
+    if len(lines) < 3:
         return False
     widths = [ln.box[2] - ln.box[0] for ln in lines]
-    return statistics.median(widths) >= 0.25 * region_width
+    heights = [_height(ln.box) for ln in lines]
+    return statistics.median(widths) >= 8 * statistics.median(heights)
+
+
+def _centre(ln: Line) -> tuple[float, float]:
+    return (ln.box[0] + ln.box[2]) / 2, (ln.box[1] + ln.box[3]) / 2
+
+
+def _columns(
+    lines: list[Line], x0: int, x1: int
+) -> tuple[list[Line], list[Line], list[Line]] | None:
+    """(left, right, crossing) at the widest vertical gutter with running text on both
+    sides. A gutter may be crossed by a few lines (a heading over both columns, two lines
+    the detector merged): those come back as ``crossing``."""
+    spans = [(ln.box[0], ln.box[2]) for ln in lines]
+    min_gutter = statistics.median(_height(ln.box) for ln in lines)
+    for allowed in (0, max(1, len(lines) // 40)):
+        gaps = _gaps(spans, x0, x1, allowed)
+        if allowed:
+            gaps = [g for g in gaps if g[1] - g[0] >= min_gutter]
+        for gx0, gx1 in sorted(gaps, key=lambda g: g[0] - g[1]):
+            left = [ln for ln in lines if ln.box[2] <= gx0]
+            right = [ln for ln in lines if ln.box[0] >= gx1]
+            crossing = [ln for ln in lines if ln.box[2] > gx0 and ln.box[0] < gx1]
+            if _is_text_column(left) and _is_text_column(right):
+                return left, right, crossing
+    return None
 
 
 def _xy_cut(lines: list[Line], leaves: list[list[Line]]) -> None:
@@ -64,16 +98,24 @@ def _xy_cut(lines: list[Line], leaves: list[list[Line]]) -> None:
     x1 = max(ln.box[2] for ln in lines)
     y0 = min(ln.box[1] for ln in lines)
     y1 = max(ln.box[3] for ln in lines)
-    # Columns first: a vertical gap that both sides fill with running text.
-    vgaps = _gaps([(ln.box[0], ln.box[2]) for ln in lines], x0, x1)
-    for gx0, gx1 in sorted(vgaps, key=lambda g: g[0] - g[1]):
-        mid = (gx0 + gx1) / 2
-        left = [ln for ln in lines if ln.box[2] <= mid]
-        right = [ln for ln in lines if ln.box[0] >= mid]
-        if _is_text_column(left, x1 - x0) and _is_text_column(right, x1 - x0):
+    # Columns first: a vertical gutter with running text on both sides.
+    cols = _columns(lines, x0, x1)
+    if cols is not None:
+        left, right, crossing = cols
+        if not crossing:
             _xy_cut(left, leaves)
             _xy_cut(right, leaves)
             return
+        # Lines across the gutter cut the region into bands, read top to bottom.
+        rest = left + right
+        top = float("-inf")
+        for c in sorted(crossing, key=lambda ln: _centre(ln)[1]):
+            cy = _centre(c)[1]
+            _xy_cut([ln for ln in rest if top <= _centre(ln)[1] < cy], leaves)
+            leaves.append([c])
+            top = cy
+        _xy_cut([ln for ln in rest if _centre(ln)[1] >= top], leaves)
+        return
     hgaps = _gaps([(ln.box[1], ln.box[3]) for ln in lines], y0, y1)
     if hgaps:
         gy0, gy1 = max(hgaps, key=lambda g: g[1] - g[0])
@@ -89,11 +131,11 @@ def _rows(lines: list[Line]) -> list[list[Line]]:
     rows: list[tuple[float, float, list[Line]]] = []  # (centre, height, lines)
     for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
         c, h = (ln.box[1] + ln.box[3]) / 2, _height(ln.box)
-        if rows and abs(c - rows[-1][0]) <= 0.5 * max(h, rows[-1][1]):
+        if rows and abs(c - rows[-1][0]) <= 0.5 * min(h, rows[-1][1]):
             rc, rh, members = rows[-1]
             members.append(ln)
             n = len(members)
-            rows[-1] = ((rc * (n - 1) + c) / n, max(rh, h), members)
+            rows[-1] = ((rc * (n - 1) + c) / n, min(rh, h), members)
         else:
             rows.append((c, h, [ln]))
     return [sorted(m, key=lambda ln: ln.box[0]) for _, _, m in rows]

@@ -138,19 +138,30 @@ def _split_words(text: str, score: float, quad: Sequence[Sequence[float]]) -> li
 
 
 def _line_words(text: str, score: float, quad: Sequence[Sequence[float]], found: Any) -> list[Word]:
-    """Per-word boxes from the recognizer when they account for the whole line."""
+    """Word boxes from the recognizer's per-word (per-character for CJK) positions,
+    grouped into the line's space-separated tokens, when they account for the whole
+    line; otherwise spread along the line (:func:`_split_words`)."""
     items = [w for w in (found or ()) if isinstance(w, (tuple, list)) and len(w) == 3]
-    if items and all(w[2] is not None for w in items):
-        joined = "".join(str(w[0]) for w in items).replace(" ", "")
-        if joined == text.replace(" ", ""):
-            words = []
-            for t, s, poly in items:
-                if str(t).strip():
-                    conf = float(s) if math.isfinite(float(s)) else score
-                    words.append(word(str(t).strip(), round(min(1.0, max(0.0, conf)), 4), poly))
-            if words:
-                return words
-    return _split_words(text, score, quad)
+    if not items or any(w[2] is None or len(w[2]) < 4 for w in items):
+        return _split_words(text, score, quad)
+    words: list[Word] = []
+    queue = [(str(t).replace(" ", ""), float(sc), poly) for t, sc, poly in items]
+    queue = [q for q in queue if q[0]]
+    for token in text.split():
+        got, parts = "", []
+        while queue and len(got) < len(token):
+            part = queue.pop(0)
+            got += part[0]
+            parts.append(part)
+        if got != token:  # the positions do not line up with the text: do not guess
+            return _split_words(text, score, quad)
+        confs = [c if math.isfinite(c) else score for _, c, _ in parts]
+        first, last = parts[0][2], parts[-1][2]
+        poly = [first[0], last[1], last[2], first[3]]
+        pts = [pt for _, _, pl in parts for pt in pl]
+        w = word(token, round(min(1.0, max(0.0, sum(confs) / len(confs))), 4), poly)
+        words.append(Word(w.text, box_of(pts), w.confidence, w.polygon))
+    return words if not queue else _split_words(text, score, quad)
 
 
 def page_from_output(

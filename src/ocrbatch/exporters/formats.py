@@ -53,6 +53,10 @@ CSV_FIELDS = (
     "pages",
     "confidence",
     "processing_time",
+    "cer",
+    "wer",
+    "bow",
+    "review_pages",
     "error",
     "text",
 )
@@ -64,7 +68,11 @@ def _csv(docs: Iterable[Raw], out: Path) -> list[Path]:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for d in docs:
-            w.writerow(document_record(d))
+            rec = document_record(d)
+            acc = rec["accuracy"] or {}
+            rec.update({k: acc.get(k) for k in ("cer", "wer", "bow")})
+            rec["review_pages"] = " ".join(map(str, rec["review_pages"]))
+            w.writerow(rec)
     return [path]
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..accuracy import Score, pooled
+
 __all__ = ["PAGE_SEPARATOR", "document_record", "error_records"]
 
 PAGE_SEPARATOR = "\f"  # between the pages of a document's text, as Tesseract's CLI does
@@ -19,9 +21,13 @@ def document_record(raw: Mapping[str, Any], *, layout: bool = False) -> dict[str
     """A stored document with its page rows -> the exported record.
 
     ``layout`` adds each page's blocks/lines/words with boxes (the json format).
+    ``accuracy`` (CER, WER, bag-of-words error and their counts) is there where ground
+    truth was found, per page and pooled per document; ``review`` marks a page whose
+    confidence is under --min-confidence.
     """
     pages = raw["pages"]
     page_results = []
+    scores_of_document: list[Score] = []
     for p in pages:
         result = p.get("result_json") or {}
         entry: dict[str, Any] = {
@@ -39,8 +45,16 @@ def document_record(raw: Mapping[str, Any], *, layout: bool = False) -> dict[str
             "width": result.get("width"),
             "height": result.get("height"),
         }
-        if p.get("info"):
-            entry["info"] = p["info"]
+        info = dict(p.get("info") or {})
+        entry["review"] = bool(info.pop("review", False))
+        entry["accuracy"] = info.pop("accuracy", None)
+        doc_score = info.pop("accuracy_document", None)
+        if doc_score is not None:
+            scores_of_document.append(Score.from_dict(doc_score))
+        elif entry["accuracy"] is not None:
+            scores_of_document.append(Score.from_dict(entry["accuracy"]))
+        if info:
+            entry["info"] = info
         if layout:
             entry["blocks"] = result.get("blocks", [])
         page_results.append(entry)
@@ -59,6 +73,8 @@ def document_record(raw: Mapping[str, Any], *, layout: bool = False) -> dict[str
         "content_hash": raw.get("content_hash"),
         "reused": raw.get("reused_from") is not None,
         "completed_at": _iso(raw.get("completed_at")),
+        "accuracy": pooled(scores_of_document).to_dict() if scores_of_document else None,
+        "review_pages": [p["page"] for p in page_results if p["review"]],
         "page_results": page_results,
     }
 

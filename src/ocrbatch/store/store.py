@@ -971,6 +971,16 @@ class Store(QueueOps):
                 .values(status=DocumentStatus.CANCELLED)
             )
 
+    def update_task_info(self, updates: Sequence[tuple[int, dict[str, Any] | None]]) -> None:
+        """Replace the ``info`` of tasks (accuracy scores, review flags), in one transaction."""
+        if not updates:
+            return
+        stmt = (
+            update(tasks).where(tasks.c.id == bindparam("tid")).values(info=bindparam("new_info"))
+        )
+        with self._begin() as c:
+            c.execute(stmt, [{"tid": t, "new_info": info} for t, info in updates])
+
     # -- reading results ------------------------------------------------------------
     def iter_documents(self, job_id: int, chunk: int = 500) -> Iterator[dict[str, Any]]:
         """Every document of the job, in discovery order, with its pages: streamed in
