@@ -133,6 +133,20 @@ def _print_summary(summary: dict[str, Any]) -> None:
         "cost",
         f"{summary['cost']['total']:.4f} at {summary['cost']['price_per_cpu_hour']}/CPU-hour",
     )
+    acc = summary.get("accuracy")
+    if acc:
+        t.add_row(
+            "accuracy",
+            f"CER {acc['cer']:.4f}, WER {acc['wer']:.4f}, bag-of-words {acc['bow']:.4f} "
+            f"on {acc['pages']} pages with ground truth (`ocrbatch eval {summary['job']}`)",
+        )
+    review = summary.get("review")
+    if review:
+        t.add_row(
+            "review",
+            f"{review['pages']} pages under confidence {review['min_confidence']} "
+            "(summary.json: review)",
+        )
     out.print(t)
 
 

@@ -126,3 +126,22 @@ def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker() -> None:
     assert all(0 <= w.box[0] < w.box[2] <= 640 and 0 <= w.box[1] < w.box[3] <= 480 for w in words)
     assert all(0.0 <= w.confidence <= 1.0 for w in words)
     assert words[0].text == "This" and words[0].box[0] < 60 and words[0].box[1] < 100
+
+
+@pytest.mark.parametrize("name", ["tesseract", "rapidocr"])
+def test_a_blank_page_is_an_empty_result_not_an_error(name: str) -> None:
+    from PIL import Image
+
+    from ocrbatch.engines import engine_class
+    from ocrbatch.model import PageTask
+
+    if name == "rapidocr":
+        pytest.importorskip("rapidocr")
+    engine = engine_class(name)({})
+    engine.open()
+    try:
+        page = engine.recognize(Image.new("L", (600, 400), 255), PageTask(1, 1, 1, "x", 0, 1))
+    finally:
+        engine.close()
+    assert (page.text.strip(), page.blocks, page.confidence) == ("", (), 0.0)
+    assert (page.width, page.height) == (600, 400)

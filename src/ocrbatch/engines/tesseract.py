@@ -115,7 +115,12 @@ class TesseractEngine:
         if not api.Recognize(timeout=ms):
             raise TaskTimeoutError(f"Tesseract gave up after the {self.timeout:g}s page timeout")
         blocks = _layout(api, tesserocr)
-        text = api.GetUTF8Text()
+        try:
+            text = api.GetUTF8Text()
+        except RuntimeError:
+            # tesserocr raises "No text returned" when Tesseract found no text at all (a
+            # blank page, a dot-matrix receipt): an empty page is a result, not an error.
+            text = ""
         words = [w for b in blocks for ln in b.lines for w in ln.words]
         conf = sum(w.confidence for w in words) / len(words) if words else 0.0
         w, h = image.size
@@ -171,7 +176,10 @@ def _layout(api: Any, tesserocr: Any) -> list[Block]:
             end_line()
             line_box = _as_box(it.BoundingBox(ril.TEXTLINE))
             line_conf = round(max(0.0, it.Confidence(ril.TEXTLINE)) / 100.0, 4)
-        word = it.GetUTF8Text(ril.WORD)
+        try:
+            word = it.GetUTF8Text(ril.WORD)
+        except RuntimeError:  # an element without text (tesserocr raises for it)
+            word = None
         box = it.BoundingBox(ril.WORD)
         if word and word.strip() and box:
             conf = round(max(0.0, it.Confidence(ril.WORD)) / 100.0, 4)
