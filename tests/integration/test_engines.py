@@ -128,6 +128,21 @@ def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker() -> None:
     assert words[0].text == "This" and words[0].box[0] < 60 and words[0].box[1] < 100
 
 
+def test_rapidocr_runs_in_a_worker_pool(tmp_path: Path, db_url: str) -> None:
+    pytest.importorskip("rapidocr")
+    import ocrbatch
+
+    out = tmp_path / "out"
+    summary = ocrbatch.run(
+        [str(PHOTOTEST)], out, db=db_url, config={"engine": "rapidocr", "workers": 1}
+    )
+    assert summary["documents"]["completed"] == 1
+    rec = json.loads((out / "results.jsonl").read_text())
+    gt = PHOTOTEST.with_name("phototest.gt.txt").read_text()
+    assert score(rec["text"], gt).cer < 0.02
+    assert summary["accuracy"]["cer"] < 0.02  # phototest.gt.txt lies beside it
+
+
 @pytest.mark.parametrize("name", ["tesseract", "rapidocr"])
 def test_a_blank_page_is_an_empty_result_not_an_error(name: str) -> None:
     from PIL import Image
