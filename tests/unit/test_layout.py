@@ -124,3 +124,23 @@ def test_heading_across_the_gutter_cuts_columns_into_bands() -> None:
         "D1",
         "D2",
     ]
+
+
+def test_a_line_merged_across_the_gutter_is_split_back_into_its_columns() -> None:
+    def text_line(words: list[tuple[str, int]], y: int) -> Line:
+        ws = tuple(Word(t, (x, y, x + 100, y + 30), 0.9) for t, x in words)
+        return Line(ws, (ws[0].box[0], y, ws[-1].box[2], y + 30), 0.9)
+
+    # Words 100 px wide, 20 px apart; columns x 0..580 and 700..1280, gutter 580..700.
+    def row(prefix: str, x0: int, y: int) -> Line:
+        return text_line([(f"{prefix}{k}", x0 + 120 * k) for k in range(5)], y)
+
+    merged = text_line(
+        [(f"a0{k}", 120 * k) for k in range(5)] + [(f"b0{k}", 700 + 120 * k) for k in range(5)], 0
+    )
+    left = [row(f"a{i}", 0, 40 * i) for i in range(1, 4)]
+    right = [row(f"b{i}", 700, 40 * i) for i in range(1, 4)]
+    leaves = order_lines([merged, *left, *right])
+    got = [ln.text for leaf in leaves for r in leaf for ln in r]
+    assert [t.split()[0] for t in got] == ["a00", "a10", "a20", "a30", "b00", "b10", "b20", "b30"]
+    assert got[0] == "a00 a01 a02 a03 a04" and got[4] == "b00 b01 b02 b03 b04"

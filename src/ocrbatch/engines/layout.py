@@ -4,10 +4,13 @@ Line detectors (RapidOCR/PP-OCR, and the GPU engine built on it) return loose te
 lines. This module puts them in reading order and groups them into blocks, engine-free:
 
 1. Recursive XY-cut on the lines' boxes. A region is split into columns at a vertical
-   gutter that runs its full height (a few lines may cross it) when both sides hold
-   running text (three or more lines each, typically eight line heights long);
-   otherwise it is split in two at its widest horizontal gap; a region without gaps is
-   one leaf. Preferring real text columns keeps papers and magazines in column order,
+   gutter that runs its full height when both sides hold running text (three or more
+   lines each, typically eight line heights long); a few lines may cross the gutter: a
+   line the detector merged across it (a wide gap between two of its words right there)
+   is split in two, a box that only overhangs it goes to its side, and a heading over
+   both columns cuts the region into bands read top to bottom. Without such a gutter the
+   region is split in two at its widest horizontal gap; a region without gaps is one
+   leaf. Preferring columns of running text keeps papers and magazines in column order,
    while the running-text test keeps the fields of a receipt or form row (label ...
    amount) on one line, as people read them.
 2. Inside a leaf, lines are grouped into visual rows (vertical centres within half a
@@ -19,6 +22,7 @@ The page text is the rows joined by newlines, blocks separated by a blank line.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 
@@ -68,22 +72,61 @@ def _centre(ln: Line) -> tuple[float, float]:
     return (ln.box[0] + ln.box[2]) / 2, (ln.box[1] + ln.box[3]) / 2
 
 
+def _split_at(ln: Line, mid: float) -> tuple[Line, Line] | None:
+    """Two lines the detector merged across a gutter, split at ``mid``: where the words
+    left of it and right of it are separated by a gap at least twice the line's usual
+    word spacing (a heading over two columns has no such gap and stays whole)."""
+    words = sorted(ln.words, key=lambda w: w.box[0])
+    left = [w for w in words if (w.box[0] + w.box[2]) / 2 < mid]
+    right = [w for w in words if (w.box[0] + w.box[2]) / 2 >= mid]
+    if not left or not right:
+        return None
+    gap = right[0].box[0] - left[-1].box[2]
+    spacing = [
+        b.box[0] - a.box[2] for a, b in itertools.pairwise(words) if (a, b) != (left[-1], right[0])
+    ]
+    usual = statistics.median(spacing) if spacing else _height(ln.box) / 2
+    if gap < 2 * max(usual, 1):
+        return None
+
+    def part(ws: list[Word]) -> Line:
+        return Line(tuple(ws), _union([w.box for w in ws]), ln.confidence)
+
+    return part(left), part(right)
+
+
 def _columns(
     lines: list[Line], x0: int, x1: int
 ) -> tuple[list[Line], list[Line], list[Line]] | None:
     """(left, right, crossing) at the widest vertical gutter with running text on both
-    sides. A gutter may be crossed by a few lines (a heading over both columns, two lines
-    the detector merged): those come back as ``crossing``."""
+    sides. A gutter may be crossed by a few lines: a line the detector merged across it
+    is split in two there; others (a heading over both columns) come back as
+    ``crossing``."""
     spans = [(ln.box[0], ln.box[2]) for ln in lines]
-    min_gutter = statistics.median(_height(ln.box) for ln in lines)
-    for allowed in (0, max(1, len(lines) // 40)):
+    # Gutters are about an em; a detected line box is about 1.5 em high with its margin.
+    min_gutter = 0.3 * statistics.median(_height(ln.box) for ln in lines)
+    for allowed in (0, max(2, len(lines) // 20)):
         gaps = _gaps(spans, x0, x1, allowed)
         if allowed:
             gaps = [g for g in gaps if g[1] - g[0] >= min_gutter]
         for gx0, gx1 in sorted(gaps, key=lambda g: g[0] - g[1]):
             left = [ln for ln in lines if ln.box[2] <= gx0]
             right = [ln for ln in lines if ln.box[0] >= gx1]
-            crossing = [ln for ln in lines if ln.box[2] > gx0 and ln.box[0] < gx1]
+            crossing = []
+            mid = (gx0 + gx1) / 2
+            for ln in lines:
+                if ln.box[2] > gx0 and ln.box[0] < gx1:
+                    width = max(1, ln.box[2] - ln.box[0])
+                    parts = _split_at(ln, mid)
+                    if parts is not None:
+                        left.append(parts[0])
+                        right.append(parts[1])
+                    elif mid - ln.box[0] >= 0.9 * width:  # a box a little too wide
+                        left.append(ln)
+                    elif ln.box[2] - mid >= 0.9 * width:
+                        right.append(ln)
+                    else:
+                        crossing.append(ln)
             if _is_text_column(left) and _is_text_column(right):
                 return left, right, crossing
     return None
