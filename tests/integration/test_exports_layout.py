@@ -242,3 +242,17 @@ def test_run_writes_all_layout_formats_from_real_ocr(tmp_path: Path, db_url: str
         image = _image(pdf.pages[0])
         assert image.read_raw_bytes() == JPEG.read_bytes()
         assert re.fullmatch(r"/DCTDecode", str(image.Filter))
+
+
+def test_a_pdf_that_cannot_be_written_is_one_line_and_the_others_go_on(tmp_path: Path) -> None:
+    from ocrbatch.errors import DocumentError
+    from ocrbatch.exporters.pdf import export_pdf
+
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 not really")
+    docs = [_doc(broken, [_page()], rel="broken.pdf"), _doc(PHOTOTEST, [_page()], rel="ok.tif")]
+    with pytest.raises(DocumentError, match=r"^cannot write searchable PDF: ") as err:
+        searchable_pdf(docs[0], tmp_path / "x.pdf")
+    assert "\n" not in err.value.message
+    assert export_pdf(docs, tmp_path / "out") == [tmp_path / "out" / "pdf"]
+    assert sorted(p.name for p in (tmp_path / "out" / "pdf").iterdir()) == ["ok.tif.pdf"]

@@ -217,18 +217,16 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
     """Write the searchable PDF of one document to ``dest`` (raises DocumentError)."""
     path = str(doc["path"])
     pages = list(completed_pages(doc))
+    is_pdf = path.lower().endswith(".pdf")
     try:
-        if path.lower().endswith(".pdf"):
-            pdf = pikepdf.open(path)
-            font = _font(pdf)
-            for index, text in pages:
-                if text is not None and text.blocks and index < len(pdf.pages):
-                    _overlay(pdf, pdf.pages[index], text, font)
-        else:
-            pdf = pikepdf.new()
+        with pikepdf.open(path) if is_pdf else pikepdf.new() as pdf:
             font = _font(pdf)
             for index, text in pages:
                 if text is None:
+                    continue
+                if is_pdf:
+                    if text.blocks and index < len(pdf.pages):
+                        _overlay(pdf, pdf.pages[index], text, font)
                     continue
                 xobj, dpi = _image_xobject(pdf, path, index, text, max_pixels)
                 w_pt, h_pt = text.width * 72.0 / dpi, text.height * 72.0 / dpi
@@ -237,8 +235,8 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
                 draw = f"q {_f(w_pt)} 0 0 {_f(h_pt)} 0 0 cm {img} Do Q\n".encode()
                 page.contents_add(pdf.make_stream(draw))
                 _overlay(pdf, page, text, font)
-        with atomic_bytes_writer(dest) as f:
-            pdf.save(cast(BinaryIO, f))
+            with atomic_bytes_writer(dest) as f:
+                pdf.save(cast(BinaryIO, f))
     except (OSError, pikepdf.PdfError, ValueError) as exc:
         raise DocumentError(
             f"cannot write searchable PDF: {' '.join(str(exc).split())[:200]}"
