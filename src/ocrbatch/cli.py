@@ -523,7 +523,8 @@ def eval_job(
 ) -> None:
     """Accuracy of a job against ground truth: a table per source folder.
 
-    Scores are recorded on the job's pages (`export` writes them into the results).
+    The scores are recorded on the job's pages; `export` scores again with the job's own
+    settings (those of `run`) before it writes the results.
     """
     d = api.evaluate(
         job,
