@@ -192,6 +192,7 @@ class RunConfig(_Model):
             dropped = [s for s in PREPROCESS_STEPS if s not in steps]
             return ",".join(["auto", *(f"-{s}" for s in dropped)])
         return ",".join(steps)
+
     # Accuracy validation: <name>.gt.txt next to each input is always looked for; with
     # ground_truth, also DIR/<input tree>/<name>.gt.txt (see ocrbatch.groundtruth).
     ground_truth: str | None = None

@@ -256,3 +256,18 @@ def test_a_pdf_that_cannot_be_written_is_one_line_and_the_others_go_on(tmp_path:
     assert "\n" not in err.value.message
     assert export_pdf(docs, tmp_path / "out") == [tmp_path / "out" / "pdf"]
     assert sorted(p.name for p in (tmp_path / "out" / "pdf").iterdir()) == ["ok.tif.pdf"]
+
+
+def test_a_pdf_page_with_its_own_text_gets_no_second_layer(tmp_path: Path, db_url: str) -> None:
+    # A searchable PDF (ours) as input: its pages are read from their text layer.
+    src = tmp_path / "in" / "searchable.pdf"
+    src.parent.mkdir()
+    searchable_pdf(_doc(PHOTOTEST, [_reference_ocr(Image.open(PHOTOTEST))]), src)
+    words = _pdf_words(src)
+    out = tmp_path / "out"
+    summary = ocrbatch.run([str(src)], out, db=db_url, config={"formats": "pdf,alto"})
+    assert summary["documents"]["completed"] == 1
+    rec = json.loads((out / "results.jsonl").read_text())
+    assert rec["page_results"][0]["info"]["path"] == "text-layer"
+    assert _pdf_words(out / "pdf" / "searchable.pdf.pdf") == words  # not doubled
+    _validate_alto((out / "alto" / "searchable.pdf.xml").read_bytes())

@@ -218,6 +218,11 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
     path = str(doc["path"])
     pages = list(completed_pages(doc))
     is_pdf = path.lower().endswith(".pdf")
+    # A PDF page read from its own text layer (no OCR) already has its text: another
+    # layer on it would double every word.
+    native = {
+        p["page_index"] for p in doc["pages"] if (p.get("info") or {}).get("path") == "text-layer"
+    }
     try:
         with pikepdf.open(path) if is_pdf else pikepdf.new() as pdf:
             font = _font(pdf)
@@ -225,7 +230,7 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
                 if text is None:
                     continue
                 if is_pdf:
-                    if text.blocks and index < len(pdf.pages):
+                    if text.blocks and index < len(pdf.pages) and index not in native:
                         _overlay(pdf, pdf.pages[index], text, font)
                     continue
                 xobj, dpi = _image_xobject(pdf, path, index, text, max_pixels)
