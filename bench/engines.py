@@ -1,8 +1,9 @@
 """Engines side by side on the dev corpus: CER, WER, bag-of-words error and s/page per
 source for Tesseract fast, Tesseract standard and RapidOCR, scored by `ocrbatch eval`.
 
-Each engine runs as a normal job (parallel mode, one worker per core, as the corpus
-reference run: "two CPU cores, one page at a time per core") over a tree of symlinks
+Each engine runs as a normal job (parallel mode, one worker per core, no preprocessing
+unless --preprocess auto, as the corpus reference run: "two CPU cores, one page at a
+time per core") over a tree of symlinks
 <tmp>/<source>/<id>.<ext> + <id>.gt.txt, so the ground truth is found beside each page
 and `ocrbatch eval` reports per source folder. Normalization is the corpus README's:
 sroie compared case-insensitively, `~` (UNLV's unreadable mark) dropped. s/page is the
@@ -58,7 +59,7 @@ def link_tree(chosen: list[Page], root: Path) -> None:
 
 
 def run_engine(
-    label: str, cfg: dict[str, Any], root: Path, tmp: Path, workers: int
+    label: str, cfg: dict[str, Any], root: Path, tmp: Path, workers: int, preprocess: str
 ) -> tuple[dict[str, Any], dict[str, Any], Path]:
     out = tmp / f"out-{label}"
     db = f"sqlite:///{tmp / 'bench.db'}"
@@ -70,7 +71,7 @@ def run_engine(
         name=f"bench-{label}",
         force=True,
         config={**cfg, "mode": "parallel", "workers": workers, "timeout": 900,
-                "ignore_chars": "~", "formats": "jsonl"},
+                "ignore_chars": "~", "formats": "jsonl", "preprocess": preprocess},
     )  # fmt: skip
     summary["wall_s"] = time.perf_counter() - t0
     job = summary["job"]
@@ -100,6 +101,11 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=0, help="pages per source (0: all)")
     ap.add_argument("--workers", type=int, default=available_cores())
     ap.add_argument("--rapidocr-sizes", default="", help="also RapidOCR at these max_side")
+    ap.add_argument(
+        "--preprocess",
+        default="off",
+        help="off (the engines alone, as the corpus reference run) or auto",
+    )
     args = ap.parse_args()
     corpus = pages(tuple(args.sources.split(",")))
     if args.per_source:
@@ -121,7 +127,7 @@ def main() -> None:
         link_tree(corpus, root)
         linked = {str(root / p.source / p.image.name): p for p in corpus}
         for label, cfg in engines.items():
-            summary, by, out = run_engine(label, cfg, root, tmp, args.workers)
+            summary, by, out = run_engine(label, cfg, root, tmp, args.workers, args.preprocess)
             sec = seconds_per_page(out, by_path)
             print(
                 f"{label}: {summary['pages']['completed']}/{summary['pages']['total']} pages, "
