@@ -144,3 +144,18 @@ def test_a_line_merged_across_the_gutter_is_split_back_into_its_columns() -> Non
     got = [ln.text for leaf in leaves for r in leaf for ln in r]
     assert [t.split()[0] for t in got] == ["a00", "a10", "a20", "a30", "b00", "b10", "b20", "b30"]
     assert got[0] == "a00 a01 a02 a03 a04" and got[4] == "b00 b01 b02 b03 b04"
+
+
+def test_two_columns_above_three_below_without_a_gap_between_them() -> None:
+    # Rows of neighbouring columns are not level, so no horizontal gap crosses the page.
+    up_l = [_line(f"UL{i}", 0, 40 * i, 600, 40 * i + 30) for i in range(4)]
+    up_r = [_line(f"UR{i}", 700, 40 * i + 20, 1300, 40 * i + 50) for i in range(4)]
+    low = []
+    for c, (x0, x1) in enumerate([(0, 380), (460, 840), (920, 1300)]):
+        low += [
+            _line(f"L{c}{i}", x0, 165 + 40 * i + 10 * c, x1, 195 + 40 * i + 10 * c)
+            for i in range(4)
+        ]
+    got = _flat(low[::-1] + up_r + up_l[::-1])
+    assert got[:8] == ["UL0", "UL1", "UL2", "UL3", "UR0", "UR1", "UR2", "UR3"]
+    assert got[8:] == [f"L{c}{i}" for c in range(3) for i in range(4)]

@@ -132,6 +132,43 @@ def _columns(
     return None
 
 
+def _layout_change(lines: list[Line]) -> tuple[list[Line], list[Line]] | None:
+    """(top, bottom) where the page changes from one set of columns to another, or None.
+
+    Lines are taken top down by centre. Best: of the cuts where the two parts overlap
+    least in height, one with columns of running text on both sides. Else: after the
+    longest run from the top that still has columns (what lies below is read after it).
+    """
+    ordered = sorted(lines, key=lambda ln: _centre(ln)[1])
+    n = len(ordered)
+    if n < 12:
+        return None
+
+    def columnar(part: list[Line]) -> bool:
+        x0 = min(ln.box[0] for ln in part)
+        x1 = max(ln.box[2] for ln in part)
+        return _columns(part, x0, x1) is not None
+
+    bottom_of_top = list(itertools.accumulate((ln.box[3] for ln in ordered), max))
+    top_of_rest = list(itertools.accumulate((ln.box[1] for ln in ordered[::-1]), min))[::-1]
+    flattest = sorted(range(6, n - 5), key=lambda k: (bottom_of_top[k - 1] - top_of_rest[k], -k))
+    for k in flattest[:12]:  # a few candidates: a page of 1,000 lines stays cheap
+        if columnar(ordered[:k]) and columnar(ordered[k:]):
+            return ordered[:k], ordered[k:]
+    # Halving search for the longest columnar run from the top (columnar prefixes are
+    # mostly contiguous from the top; this keeps it to a dozen checks).
+    lo, hi = 6, n - 3
+    if not columnar(ordered[:lo]):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if columnar(ordered[:mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return (ordered[:lo], ordered[lo:]) if lo < n - 3 else None
+
+
 def _xy_cut(lines: list[Line], leaves: list[list[Line]]) -> None:
     if len(lines) <= 1:
         if lines:
@@ -160,6 +197,15 @@ def _xy_cut(lines: list[Line], leaves: list[list[Line]]) -> None:
         _xy_cut([ln for ln in rest if _centre(ln)[1] >= top], leaves)
         return
     hgaps = _gaps([(ln.box[1], ln.box[3]) for ln in lines], y0, y1)
+    if not hgaps:
+        # No gap across the region: columns whose lines are not level with each other.
+        # Where the page changes layout (two columns above, three below), cut it there:
+        # after the longest run of lines from the top that still has a gutter.
+        split = _layout_change(lines)
+        if split is not None:
+            _xy_cut(split[0], leaves)
+            _xy_cut(split[1], leaves)
+            return
     if hgaps:
         gy0, gy1 = max(hgaps, key=lambda g: g[1] - g[0])
         mid = (gy0 + gy1) / 2
