@@ -76,10 +76,15 @@ def model_files() -> dict[str, Path]:
 
 
 def rapidocr_params(
-    options: RapidOcrOptions, *, threads: int = 1, models: Mapping[str, Path] | None = None
+    options: RapidOcrOptions,
+    *,
+    threads: int = 1,
+    models: Mapping[str, Path] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """RapidOCR's configuration for our options: shipped models, ``threads`` onnxruntime
-    threads, our own score filter (the library's is off, see :func:`page_from_output`)."""
+    threads, our own score filter (the library's is off, see :func:`page_from_output`).
+    ``extra`` adds or overrides RapidOCR settings (e.g. another execution provider)."""
     m = models or model_files()
     params: dict[str, Any] = {
         "Global.use_cls": options.classifier,
@@ -94,6 +99,7 @@ def rapidocr_params(
         "EngineConfig.onnxruntime.intra_op_num_threads": max(1, threads),
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
     }
+    params.update(extra or {})
     if options.classifier:
         if "cls" not in m:
             raise ConfigError("classifier=true but no cls model ships with this rapidocr")
