@@ -20,7 +20,6 @@ from .config import default_cache_dir
 from .engines.base import Engine, engine_class
 from .errors import DocumentError, EngineError, OcrbatchError
 from .model import PageOutcome, PageTask, PageText
-from .preprocess.geometry import GEOMETRIC_STEPS, to_original
 from .tools.images import load_image
 from .tools.pdf import PDF_EXTENSIONS, render_page, text_layer
 
@@ -210,8 +209,10 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
             # the cache keeps the better page, so a re-run with another engine reads it
             keep = {k: v for k, v in info.items() if k not in _NOT_CACHED}
             cache.put(key, keep, better)
-    if GEOMETRIC_STEPS & set(info.get("steps", ())) and "source_size" in info:
+    if {"orientation", "deskew", "upscale"} & set(info.get("steps", ())) and "source_size" in info:
         # The words as they lie on the page as decoded (hOCR, ALTO, PDF place them there).
+        from .preprocess.geometry import to_original
+
         w, h = info["source_size"]
         page = to_original(page, (int(w), int(h)), info)
     return page, info

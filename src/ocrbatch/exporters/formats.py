@@ -12,7 +12,6 @@ from typing import Any, Protocol
 from .atomic import atomic_writer
 from .layout_xml import export_alto, export_hocr
 from .paths import document_path, safe_relpath
-from .pdf import export_pdf
 from .records import document_record
 
 __all__ = ["EXPORTERS", "Exporter", "export_all", "safe_relpath"]
@@ -92,6 +91,13 @@ def _txt(docs: Iterable[Raw], out: Path) -> list[Path]:
     return [root] if n else []
 
 
+def _pdf(docs: Iterable[Raw], out: Path) -> list[Path]:
+    # pikepdf loads only when a PDF is written: the CLI starts faster without it.
+    from .pdf import export_pdf
+
+    return export_pdf(docs, out)
+
+
 EXPORTERS: dict[str, Callable[[Iterable[Raw], Path], list[Path]]] = {
     "jsonl": _jsonl,
     "csv": _csv,
@@ -99,7 +105,7 @@ EXPORTERS: dict[str, Callable[[Iterable[Raw], Path], list[Path]]] = {
     "txt": _txt,
     "hocr": export_hocr,
     "alto": export_alto,
-    "pdf": export_pdf,
+    "pdf": _pdf,
 }
 
 
