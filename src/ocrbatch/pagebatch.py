@@ -21,7 +21,7 @@ from .engines.base import engine_class
 from .engines.batch import BatchEngine, TwoPhaseEngine
 from .errors import DocumentError, EngineError, OcrbatchError
 from .model import PageOutcome, PageTask, PageText
-from .pipeline import WorkerSpec, init_preprocess, load_page
+from .pipeline import WorkerSpec, init_preprocess, load_page, on_original_page
 
 __all__ = ["DeviceWorker", "Prepared", "init_prep_worker", "prepare_task"]
 
@@ -155,7 +155,7 @@ class DeviceWorker:
                 task_id=p.task.task_id,
                 attempt=p.task.attempt,
                 ok=True,
-                page=page.to_dict(),
+                page=on_original_page(page, p.info).to_dict(),
                 worker_id=self.worker_id,
                 processing_time=p.seconds + share,
                 cpu_time=p.cpu_seconds,

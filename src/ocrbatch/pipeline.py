@@ -8,6 +8,7 @@ process, never per page. A page's image exists only here, one page at a time.
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ __all__ = [
     "init_preprocess",
     "init_worker",
     "load_page",
+    "on_original_page",
     "process_page",
 ]
 
@@ -86,6 +88,14 @@ def init_worker(spec: WorkerSpec | None, *, ignore_sigint: bool = True) -> None:
         _use(spec)
 
 
+def _takes_threads(cls: type) -> bool:
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+    return "threads" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _set_threads(n: int) -> None:
     # Libraries with their own thread pools (OpenMP, BLAS) read these when they start.
     for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -104,9 +114,11 @@ def _use(spec: WorkerSpec) -> None:
             break
     else:
         _set_threads(spec.threads)
-        engine = engine_class(spec.engine)(
-            spec.engine_options, timeout=spec.timeout, threads=spec.threads
-        )
+        cls = engine_class(spec.engine)
+        # ``threads`` goes to engines that take it (engines written before it was added
+        # to the protocol do not).
+        extra = {"threads": spec.threads} if _takes_threads(cls) else {}
+        engine = cls(spec.engine_options, timeout=spec.timeout, **extra)
         engine.open()
         _built.insert(0, (spec, engine, *_init_preprocess(spec)))
         while len(_built) > _BUILT_MAX:
@@ -209,13 +221,7 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
             # the cache keeps the better page, so a re-run with another engine reads it
             keep = {k: v for k, v in info.items() if k not in _NOT_CACHED}
             cache.put(key, keep, better)
-    if {"orientation", "deskew", "upscale"} & set(info.get("steps", ())) and "source_size" in info:
-        # The words as they lie on the page as decoded (hOCR, ALTO, PDF place them there).
-        from .preprocess.geometry import to_original
-
-        w, h = info["source_size"]
-        page = to_original(page, (int(w), int(h)), info)
-    return page, info
+    return on_original_page(page, info), info
 
 
 def _text_layer(
@@ -241,6 +247,18 @@ def _text_layer(
 def init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:
     """A preprocessor and page cache for ``spec`` (workers only; see :func:`load_page`)."""
     return _init_preprocess(spec)
+
+
+def on_original_page(page: PageText, info: Mapping[str, Any]) -> PageText:
+    """``page`` with its words where they lie on the page as decoded (hOCR, ALTO and the
+    searchable PDF place them there): preprocessing that turned or enlarged the page
+    (``info["steps"]``) is undone on the boxes (see ``preprocess/geometry.py``)."""
+    if {"orientation", "deskew", "upscale"} & set(info.get("steps", ())) and "source_size" in info:
+        from .preprocess.geometry import to_original  # workers only: loads OpenCV
+
+        w, h = info["source_size"]
+        return to_original(page, (int(w), int(h)), info)
+    return page
 
 
 def load_page(

@@ -135,8 +135,15 @@ class FakeBatchEngine(FakeEngine):
         out = []
         for task, size in pages:
             page = self.recognize(_Size(size), task)
-            out.append(PageText(page.text + f" (batch of {len(pages)})", page.confidence,
-                                page.width, page.height, page.blocks))
+            out.append(
+                PageText(
+                    page.text + f" (batch of {len(pages)})",
+                    page.confidence,
+                    page.width,
+                    page.height,
+                    page.blocks,
+                )
+            )
         return out
 
 

@@ -43,8 +43,9 @@ class Engine(Protocol):
     """An OCR engine. Built from validated options; ``open`` loads models (once per
     worker process, never per page); ``recognize`` returns data, never files.
 
-    ``threads`` is how many cores this one engine may use: 1 in a parallel pool (one
-    engine per core), all of them in sequential mode. An optional classmethod
+    ``threads`` (optional: passed only to engines whose constructor takes it) is how
+    many cores this one engine may use: 1 in a parallel pool (one engine per core), all
+    of them in sequential mode. An optional classmethod
     ``info() -> EngineInfo`` feeds ``ocrbatch engines``; an optional classmethod
     ``check(options)`` fails early, in the coordinator, when models are missing.
     """
