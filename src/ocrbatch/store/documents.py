@@ -1,0 +1,198 @@
+"""Documents in the store: a discovered batch in one transaction, reuse by content hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    Connection,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from ..model import (
+    DocumentRef,
+    DocumentStatus,
+    TaskStatus,
+)
+from .common import StoreParts, refresh_progress, utcnow
+from .tables import documents, jobs, tasks
+
+__all__ = ["DocumentOps"]
+
+
+class DocumentOps(StoreParts):
+    """Document rows of :class:`~ocrbatch.store.Store` (a mixin over its engine)."""
+
+    def known_paths(self, job_id: int, paths: Sequence[str]) -> set[str]:
+        """Which of ``paths`` the job already has (discovery resumed after a crash)."""
+        if not paths:
+            return set()
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(documents.c.path).where(
+                    documents.c.job_id == job_id, documents.c.path.in_(paths)
+                )
+            )
+            return {r[0] for r in rows}
+
+    def add_documents(
+        self,
+        job_id: int,
+        docs: Sequence[DocumentRef],
+        *,
+        max_retries: int,
+        reuse: bool = True,
+    ) -> tuple[int, int]:
+        """Store a batch of discovered documents and their page tasks in one transaction.
+
+        With ``reuse``, a document whose content hash was already completed under the same
+        result key (same engine and options) takes that result instead of a new OCR.
+        Returns (documents added, documents reused).
+        """
+        if not docs:
+            return 0, 0
+        now = utcnow()
+        with self._begin() as c:
+            key = c.execute(select(jobs.c.result_key).where(jobs.c.id == job_id)).scalar_one()
+            previous: dict[str, int] = {}
+            hashes = [d.content_hash for d in docs if d.content_hash and not d.error]
+            if reuse and hashes:
+                q = (
+                    select(documents.c.content_hash, func.max(documents.c.id))
+                    .where(
+                        documents.c.result_key == key,
+                        documents.c.content_hash.in_(hashes),
+                        documents.c.status == DocumentStatus.COMPLETED,
+                        documents.c.job_id != job_id,
+                    )
+                    .group_by(documents.c.content_hash)
+                )
+                previous = {h: i for h, i in c.execute(q)}
+            rows = []
+            for d in docs:
+                old = previous.get(d.content_hash or "") if not d.error else None
+                status = (
+                    DocumentStatus.FAILED
+                    if d.error
+                    else DocumentStatus.COMPLETED
+                    if old
+                    else DocumentStatus.PENDING
+                )
+                rows.append(
+                    dict(
+                        job_id=job_id,
+                        path=d.path,
+                        rel_path=d.rel_path,
+                        file_size=d.size,
+                        content_hash=d.content_hash,
+                        result_key=key,
+                        page_count=0 if d.error else len(d.page_tasks()),
+                        status=status,
+                        error_message=d.error,
+                        reused_from=old,
+                        created_at=now,
+                        completed_at=now if (d.error or old) else None,
+                    )
+                )
+            ids = (
+                c.execute(
+                    insert(documents).returning(documents.c.id, sort_by_parameter_order=True), rows
+                )
+                .scalars()
+                .all()
+            )
+            task_rows = []
+            reused = failed = 0
+            reused_pages = 0
+            total_pages = 0
+            for doc_id, d, r in zip(ids, docs, rows, strict=True):
+                if d.error:
+                    failed += 1
+                    continue
+                if r["reused_from"]:
+                    reused += 1
+                    reused_pages += self._copy_pages(c, job_id, doc_id, r["reused_from"], now)
+                    continue
+                page_tasks = d.page_tasks()
+                total_pages += len(page_tasks)
+                for p, weight in page_tasks:
+                    task_rows.append(
+                        dict(
+                            job_id=job_id,
+                            document_id=doc_id,
+                            page_index=p,
+                            file_path=d.path,
+                            status=TaskStatus.PENDING,
+                            attempt=0,
+                            retry_count=0,
+                            max_retries=max_retries,
+                            weight=weight,
+                            available_at=0.0,
+                        )
+                    )
+            if task_rows:
+                c.execute(insert(tasks), task_rows)
+            c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    total_documents=jobs.c.total_documents + len(docs),
+                    processed_documents=jobs.c.processed_documents + failed + reused,
+                    failed_documents=jobs.c.failed_documents + failed,
+                    successful_documents=jobs.c.successful_documents + reused,
+                    reused_documents=jobs.c.reused_documents + reused,
+                    total_pages=jobs.c.total_pages + total_pages + reused_pages,
+                    processed_pages=jobs.c.processed_pages + reused_pages,
+                    successful_pages=jobs.c.successful_pages + reused_pages,
+                    updated_at=now,
+                )
+            )
+            refresh_progress(c, job_id)
+        return len(docs), reused
+
+    @staticmethod
+    def _copy_pages(c: Connection, job_id: int, doc_id: int, old_doc: int, now: dt.datetime) -> int:
+        """Copy the completed page rows of ``old_doc`` to ``doc_id``."""
+        cols = [
+            "page_index",
+            "file_path",
+            "attempt",
+            "retry_count",
+            "max_retries",
+            "weight",
+            "processing_time",
+            "cpu_time",
+            "result_text",
+            "confidence",
+            "result_json",
+            "info",
+            "worker_id",
+        ]
+        src = select(
+            literal(job_id),
+            literal(doc_id),
+            *[tasks.c[k] for k in cols],
+            literal(TaskStatus.COMPLETED.value),
+            literal(0.0),
+            literal(now, type_=tasks.c.completed_at.type),
+        ).where(tasks.c.document_id == old_doc)
+        res = c.execute(
+            insert(tasks).from_select(
+                ["job_id", "document_id", *cols, "status", "available_at", "completed_at"], src
+            )
+        )
+        c.execute(
+            update(documents)
+            .where(documents.c.id == doc_id)
+            .values(
+                page_count=select(func.count())
+                .where(tasks.c.document_id == doc_id)
+                .scalar_subquery()
+            )
+        )
+        return int(res.rowcount or 0)

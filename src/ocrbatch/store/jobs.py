@@ -1,0 +1,199 @@
+"""Jobs in the store: create, find, list, change status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    insert,
+    select,
+    update,
+)
+
+from ..errors import JobNotFoundError, JobStateError
+from ..model import (
+    JobStatus,
+    check_job_transition,
+)
+from .common import StoreParts, safe_url, utcnow
+from .tables import jobs
+
+__all__ = ["JobInfo", "JobOps"]
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A job row as plain data."""
+
+    id: int
+    name: str
+    description: str | None
+    mode: str
+    priority: int
+    status: str
+    max_workers: int | None
+    batch_size: int | None
+    timeout_per_document: float | None
+    max_retries: int | None
+    total_documents: int
+    processed_documents: int
+    successful_documents: int
+    failed_documents: int
+    reused_documents: int
+    total_pages: int
+    processed_pages: int
+    successful_pages: int
+    failed_pages: int
+    progress_percentage: float
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    estimated_completion: dt.datetime | None
+    run_seconds: float
+    cpu_seconds: float
+    cpu_usage_avg: float | None
+    memory_usage_avg: float | None
+    memory_usage_peak: float | None
+    total_cost: float
+    ocr_config: dict[str, Any]
+    preprocessing_config: dict[str, Any] | None
+    result_key: str
+    inputs: list[str]
+    discovery_done: bool
+    force: bool
+    output_path: str | None
+    error_log_path: str | None
+    summary: dict[str, Any] | None
+    owner: str | None
+    heartbeat_at: float | None
+    queue: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobInfo:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+class JobOps(StoreParts):
+    """Job rows of :class:`~ocrbatch.store.Store` (a mixin over its engine)."""
+
+    def create_job(
+        self,
+        *,
+        name: str,
+        config: dict[str, Any],
+        result_key: str,
+        inputs: Sequence[str],
+        mode: str,
+        description: str | None = None,
+        priority: int = 0,
+        output_path: str | None = None,
+        force: bool = False,
+        max_workers: int | None = None,
+        batch_size: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        preprocessing_config: dict[str, Any] | None = None,
+        queue: str | None = None,
+    ) -> int:
+        with self._begin() as c:
+            res = c.execute(
+                insert(jobs).values(
+                    name=name,
+                    description=description,
+                    mode=mode,
+                    priority=priority,
+                    status=JobStatus.PENDING,
+                    max_workers=max_workers,
+                    batch_size=batch_size,
+                    timeout_per_document=timeout,
+                    max_retries=max_retries,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                    ocr_config=config,
+                    preprocessing_config=preprocessing_config,
+                    result_key=result_key,
+                    inputs=list(inputs),
+                    output_path=output_path,
+                    force=force,
+                    total_documents=0,
+                    processed_documents=0,
+                    successful_documents=0,
+                    failed_documents=0,
+                    reused_documents=0,
+                    total_pages=0,
+                    processed_pages=0,
+                    successful_pages=0,
+                    failed_pages=0,
+                    progress_percentage=0.0,
+                    run_seconds=0.0,
+                    cpu_seconds=0.0,
+                    total_cost=0.0,
+                    discovery_done=False,
+                    queue=queue,
+                )
+            )
+            job_id = res.inserted_primary_key
+            assert job_id is not None
+            return int(job_id[0])
+
+    def get_job(self, ref: int | str) -> JobInfo:
+        """A job by id, or by name (the newest job of that name)."""
+        with self.engine.connect() as c:
+            row = None
+            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+                row = c.execute(select(jobs).where(jobs.c.id == int(ref))).mappings().first()
+            if row is None and isinstance(ref, str):
+                row = (
+                    c.execute(
+                        select(jobs).where(jobs.c.name == ref).order_by(jobs.c.id.desc()).limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
+        if row is None:
+            raise JobNotFoundError(f"no job {ref!r} in {safe_url(self.url)}")
+        return JobInfo.from_row(row)
+
+    def list_jobs(self, limit: int = 50) -> list[JobInfo]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(jobs).order_by(jobs.c.id.desc()).limit(limit)).mappings()
+            return [JobInfo.from_row(r) for r in rows]
+
+    def update_job(self, job_id: int, **values: Any) -> None:
+        with self._begin() as c:
+            c.execute(update(jobs).where(jobs.c.id == job_id).values(updated_at=utcnow(), **values))
+
+    def transition(
+        self,
+        job_id: int,
+        new: JobStatus,
+        *,
+        only_from: Iterable[JobStatus] | None = None,
+        **values: Any,
+    ) -> JobInfo:
+        """Move a job to ``new`` if the move is legal (and it is in ``only_from``)."""
+        with self._begin() as c:
+            row = c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).first()
+            if row is None:
+                raise JobNotFoundError(f"no job {job_id}")
+            old = JobStatus(row[0])
+            allowed = set(only_from) if only_from is not None else None
+            if not check_job_transition(old, new) or (allowed is not None and old not in allowed):
+                raise JobStateError(f"job {job_id} is {old}; it cannot become {new}")
+            c.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == old)
+                .values(status=new, updated_at=utcnow(), **values)
+            )
+        return self.get_job(job_id)
+
+    def job_status(self, job_id: int) -> JobStatus:
+        with self.engine.connect() as c:
+            return JobStatus(
+                c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one()
+            )
