@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import (
+    from .service import (
         cancel,
         evaluate,
         export,
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in __all__ and name != "__version__":
-        from . import api
+        from . import service
 
-        return getattr(api, name)
+        return getattr(service, name)
     raise AttributeError(f"module 'ocrbatch' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, api
+from . import __version__, service
 from .errors import ConfigError, OcrbatchError
 from .progress import configure_logging, make_reporter
 
@@ -291,7 +291,7 @@ def run(
         "ignore_chars": ignore_chars,
         "min_confidence": min_confidence,
     }
-    summary = api.run(
+    summary = service.run(
         inputs,
         out_dir,
         db=db,
@@ -339,7 +339,7 @@ def submit(
         "max_retries": max_retries,
         "formats": fmt,
     }
-    job = api.submit(
+    job = service.submit(
         inputs,
         out_dir,
         db=db,
@@ -376,7 +376,7 @@ def worker(
 
     Ctrl-C or SIGTERM stops it; its pages in flight go back to the queue.
     """
-    done = api.work(
+    done = service.work(
         queue,
         db=db,
         mode=mode,
@@ -404,12 +404,12 @@ def resume(
 
     A queued job goes back to its queue (its workers continue it within a second).
     """
-    if not here and api.job_queue(job, db=db):
-        q = api.release(job, db=db)
+    if not here and service.job_queue(job, db=db):
+        q = service.release(job, db=db)
         out.print(f"job {job} back in queue {q!r}")
         return
     _finish(
-        api.resume(
+        service.resume(
             job,
             db=db,
             reporter=make_reporter(_state["progress"]),
@@ -423,7 +423,7 @@ def resume(
 def retry_failed(job: JobArg, db: DbOpt = None) -> None:
     """Run the failed pages of a job again, with fresh retries."""
     _finish(
-        api.retry_failed(
+        service.retry_failed(
             job, db=db, reporter=make_reporter(_state["progress"]), handle_signals=True
         )
     )
@@ -436,7 +436,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Progress of a job, read from the store (works while it runs elsewhere)."""
-    d = api.job_status(job, db=db)
+    d = service.job_status(job, db=db)
     if as_json:
         out.print_json(json.dumps(d))
         return
@@ -465,7 +465,7 @@ def status(
 def jobs(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """The newest jobs in the store."""
     t = Table("id", "name", "status", "pages", "failed", "%", "created")
-    for d in api.list_jobs(db=db, limit=limit):
+    for d in service.list_jobs(db=db, limit=limit):
         t.add_row(
             str(d["job"]),
             d["name"],
@@ -481,14 +481,14 @@ def jobs(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 20) -> N
 @app.command()
 def cancel(job: JobArg, db: DbOpt = None) -> None:
     """Cancel a job (a running coordinator stops within a second)."""
-    api.cancel(job, db=db)
+    service.cancel(job, db=db)
     out.print(f"job {job} cancelled")
 
 
 @app.command()
 def pause(job: JobArg, db: DbOpt = None) -> None:
     """Pause a running job from another terminal; `resume` continues it."""
-    api.pause(job, db=db)
+    service.pause(job, db=db)
     out.print(f"job {job} paused")
 
 
@@ -505,7 +505,7 @@ def export(
 ) -> None:
     """Rebuild result files from the store."""
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
-    summary = api.export(job, db=db, formats=formats, out=out_dir)
+    summary = service.export(job, db=db, formats=formats, out=out_dir)
     out.print(f"exported job {summary['job']} ({', '.join(formats)})")
 
 
@@ -526,7 +526,7 @@ def eval_job(
     The scores are recorded on the job's pages; `export` scores again with the job's own
     settings (those of `run`) before it writes the results.
     """
-    d = api.evaluate(
+    d = service.evaluate(
         job,
         db=db,
         ground_truth=ground_truth,

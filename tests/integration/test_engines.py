@@ -12,8 +12,8 @@ from subprocess import CompletedProcess
 import pytest
 
 from ocrbatch.accuracy import score
-from ocrbatch.api import make_config
 from ocrbatch.errors import ConfigError
+from ocrbatch.service import make_config
 from tests.conftest import DATA
 
 Cli = Callable[..., CompletedProcess[str]]

@@ -56,7 +56,7 @@ def test_result_key_depends_on_engine_options_not_on_runtime_settings() -> None:
 
 
 def test_make_config_reports_a_bad_engine_option_in_one_line() -> None:
-    from ocrbatch.api import make_config
+    from ocrbatch.service import make_config
 
     with pytest.raises(ConfigError, match=r"invalid tesseract engine option psm"):
         make_config({"engine_options": {"psm": 99}})

@@ -1,4 +1,5 @@
-"""The Python API: what the CLI (and later the REST service) call.
+"""The service layer, and the Python API: what the CLI (and later the REST app under
+``api/``, as ARCHITECTURE.md draws it) call. ``ocrbatch.run`` and friends come from here.
 
 >>> summary = ocrbatch.run(["scans/"], out="results/")        # doctest: +SKIP
 >>> summary["documents"]["completed"]                           # doctest: +SKIP
