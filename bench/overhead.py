@@ -23,8 +23,14 @@ def one(mode: str, tasks: int, tmp: Path) -> dict[str, float]:
     src = tmp / "in"
     if not src.exists():
         src.mkdir()
-        for i in range(tasks):
-            (src / f"{i:06d}.png").write_bytes(b"x%d" % i)  # distinct content, never decoded
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("L", (8, 8), 255).save(buf, format="PNG")
+        for i in range(tasks):  # tiny valid images: discovery reads their headers
+            (src / f"{i:06d}.png").write_bytes(buf.getvalue())
     t0 = time.perf_counter()
     job = ocrbatch.submit(
         [src],

@@ -54,6 +54,25 @@ def _page_seconds(results: Path, by_path: dict[str, Page]) -> dict[str, list[flo
     return sec
 
 
+def _auto_work(results: Path, by_path: dict[str, Page]) -> dict[str, list[float]]:
+    """Per source: [auto's own seconds (quality check, steps, second readings), the rest of
+    the page's seconds, pages changed (steps or a second reading)], from each page's info.
+
+    Measured inside the same pages, this is free of the run-to-run noise of a shared host
+    that the cross-run s/page columns carry."""
+    out: dict[str, list[float]] = {}
+    for line in results.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        for p in rec["page_results"]:
+            info = p.get("info") or {}
+            own = float(info.get("preprocess_s") or 0) + float(info.get("review_s") or 0)
+            row = out.setdefault(by_path[rec["path"]].source, [0.0, 0.0, 0.0])
+            row[0] += own
+            row[1] += (p["processing_time"] or 0.0) - own
+            row[2] += bool(info.get("steps") or info.get("second_reading"))
+    return out
+
+
 def accuracy(tmp: Path, per_source: int | None) -> None:
     chosen = [p for src in SOURCES for p in [q for q in pages((src,))][: per_source or None]]
     inputs = [str(p.image) for p in chosen]
@@ -74,12 +93,15 @@ def accuracy(tmp: Path, per_source: int | None) -> None:
             score_results(out / "results.jsonl", by_path),
             _page_seconds(out / "results.jsonl", by_path),
         )
+        if mode == "auto":
+            work = _auto_work(out / "results.jsonl", by_path)
     print(f"\n## --preprocess off vs auto ({len(inputs)} pages, one process)\n")
     print(
-        "| source | pages | CER off | CER auto | change (points) | s/page off | "
-        "s/page auto | time change |"
+        "| source | pages | CER off | CER auto | change (points) | bag-of-words off | "
+        "bag-of-words auto | s/page off | "
+        "s/page auto | time change (two runs) | auto's own work (same pages) | pages changed |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for src in SOURCES:
         if src not in rows["off"][0]:
             continue
@@ -88,8 +110,10 @@ def accuracy(tmp: Path, per_source: int | None) -> None:
         t_auto = sum(rows["auto"][1][src]) / len(rows["auto"][1][src])
         print(
             f"| {src} | {len(rows['off'][1][src])} | {c_off:.4f} | {c_auto:.4f} | "
-            f"{100 * (c_auto - c_off):+.2f} | {t_off:.2f} | {t_auto:.2f} | "
-            f"{100 * (t_auto / t_off - 1):+.1f}% |"
+            f"{100 * (c_auto - c_off):+.2f} | {rows['off'][0][src].bow:.4f} | "
+            f"{rows['auto'][0][src].bow:.4f} | {t_off:.2f} | {t_auto:.2f} | "
+            f"{100 * (t_auto / t_off - 1):+.1f}% | {100 * work[src][0] / work[src][1]:+.1f}% | "
+            f"{int(work[src][2])} |"
         )
 
 
