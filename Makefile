@@ -62,10 +62,13 @@ unit: $(DEPS)
 
 bench: $(DEPS)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/preprocess.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/distributed.py
+	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/store_scale.py
 
 clean:
 	rm -rf $(VENV) demo-results .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,7 @@ from ocrbatch.executors.base import available_cores
 
 def run(
     mode: str, workers: int, inputs: list[str], tmp: Path, tag: str, n: int, **cfg: Any
-) -> dict:
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     summary = ocrbatch.run(
         inputs,

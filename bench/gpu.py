@@ -51,7 +51,7 @@ class GpuSampler:
         self._stop = threading.Event()
         self._read: Callable[[], float] | None = None
         try:
-            import pynvml
+            import pynvml  # type: ignore[import-not-found]
 
             pynvml.nvmlInit()
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -104,7 +104,8 @@ class Recorder:
     """Wraps a model: records the shape and dtype of every input it is called with."""
 
     def __init__(self, module: Any) -> None:
-        self.module, self.calls = module, []
+        self.module = module
+        self.calls: list[Any] = []
 
     def __call__(self, x: Any) -> Any:
         self.calls.append((tuple(x.shape), x.dtype))

@@ -1,7 +1,10 @@
 """Preprocessing and PDF benchmarks, side by side in one run.
 
 1. Per source of the dev corpus: CER and s/page with --preprocess off and auto
-   (sequential mode: s/page is one core's time per page, comparable across runs).
+   (sequential mode: s/page is one core's time per page, comparable across runs; off
+   and auto alternate over --rounds and their times are pooled). Then the same pages
+   read with off and auto one right after the other in one process: auto's cost in
+   time without the drift of a shared host between separate runs.
 2. Born-digital PDFs (the docbank PDFs of corpus/pdf): pages/s with the text layer
    taken vs --force-ocr, and their ratio.
 3. One long PDF (docbank_arxiv_1807_09084.pdf, 68 pages) alone with --force-ocr: pages/s
@@ -10,7 +13,7 @@
    pages, measured in this same run, sequential mode).
 
 Usage: python bench/preprocess.py [--per-source N] [--pdf-pages 1-3] [--long-pages 1-68]
-       [--workers N] [--skip accuracy,textlayer,long]    (default: everything, all pages)
+       [--rounds 1] [--workers N] [--skip accuracy,interleaved,textlayer,long]
 """
 
 from __future__ import annotations
@@ -73,33 +76,45 @@ def _auto_work(results: Path, by_path: dict[str, Page]) -> dict[str, list[float]
     return out
 
 
-def accuracy(tmp: Path, per_source: int | None) -> None:
+def accuracy(tmp: Path, per_source: int | None, rounds: int) -> None:
     chosen = [p for src in SOURCES for p in [q for q in pages((src,))][: per_source or None]]
     inputs = [str(p.image) for p in chosen]
     by_path = {str(p.image): p for p in chosen}
-    rows = {}
-    for mode in ("off", "auto"):
-        out = tmp / f"acc-{mode}"
-        # a fresh cache: auto pays its preprocessing here, as on a first run
-        _run(
-            inputs,
-            out,
-            f"sqlite:///{tmp / 'acc.db'}",
-            mode="sequential",
-            preprocess=mode,
-            cache_dir=str(tmp / f"cache-{mode}"),
-        )
-        rows[mode] = (
-            score_results(out / "results.jsonl", by_path),
-            _page_seconds(out / "results.jsonl", by_path),
-        )
-        if mode == "auto":
-            work = _auto_work(out / "results.jsonl", by_path)
-    print(f"\n## --preprocess off vs auto ({len(inputs)} pages, one process)\n")
+    scores: dict[str, Any] = {}
+    secs: dict[str, dict[str, list[float]]] = {"off": {}, "auto": {}}
+    work: dict[str, list[float]] = {}
+    # Off and auto alternate (off first, then auto first, ...) and their times are pooled
+    # over the rounds, so that a slow spell of the shared host weighs on both alike.
+    for r in range(rounds):
+        for mode in ("off", "auto") if r % 2 == 0 else ("auto", "off"):
+            out = tmp / f"acc-{mode}-{r}"
+            # a fresh cache: auto pays its preprocessing here, as on a first run
+            _run(
+                inputs,
+                out,
+                f"sqlite:///{tmp / 'acc.db'}",
+                mode="sequential",
+                preprocess=mode,
+                cache_dir=str(tmp / f"cache-{mode}-{r}"),
+            )
+            scores.setdefault(mode, score_results(out / "results.jsonl", by_path))
+            for src, sec in _page_seconds(out / "results.jsonl", by_path).items():
+                secs[mode].setdefault(src, []).extend(sec)
+            if mode == "auto":
+                for src, row in _auto_work(out / "results.jsonl", by_path).items():
+                    acc = work.setdefault(src, [0.0, 0.0, 0.0])
+                    acc[0] += row[0]
+                    acc[1] += row[1]
+                    acc[2] = row[2]
+    rows = {mode: (scores[mode], secs[mode]) for mode in ("off", "auto")}
+    print(
+        f"\n## --preprocess off vs auto ({len(inputs)} pages, one process, "
+        f"{rounds} rounds alternated, times pooled)\n"
+    )
     print(
         "| source | pages | CER off | CER auto | change (points) | bag-of-words off | "
         "bag-of-words auto | s/page off | "
-        "s/page auto | time change (two runs) | auto's own work (same pages) | pages changed |"
+        "s/page auto | time change (separate runs) | auto's own work (same pages) | pages changed |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for src in SOURCES:
@@ -115,6 +130,47 @@ def accuracy(tmp: Path, per_source: int | None) -> None:
             f"{100 * (t_auto / t_off - 1):+.1f}% | {100 * work[src][0] / work[src][1]:+.1f}% | "
             f"{int(work[src][2])} |"
         )
+
+
+def interleaved(tmp: Path, per_source: int | None) -> None:
+    """auto's cost in time, free of the host's drift between separate runs: one process
+    holds both set-ups (as a worker does) and reads every page with off and with auto,
+    one right after the other, the order swapped from page to page. Fresh page cache,
+    so auto pays its preprocessing as on a first run."""
+    from ocrbatch.model import PageTask
+    from ocrbatch.pipeline import WorkerSpec, close_worker, init_worker, process_page
+
+    specs = {
+        m: WorkerSpec(engine="tesseract", preprocess=m, cache_dir=str(tmp / "cache-inter"))
+        for m in ("off", "auto")
+    }
+    init_worker(specs["off"], ignore_sigint=False)
+    print("\n## --preprocess off vs auto, pages interleaved in one process\n")
+    print("| source | pages | s/page off | s/page auto | time change |")
+    print("| --- | --- | --- | --- | --- |")
+    try:
+        for src in SOURCES:
+            chosen = pages((src,))[: per_source or None]
+            tot = {"off": 0.0, "auto": 0.0}
+            for i, p in enumerate(chosen):
+                for m in ("off", "auto") if i % 2 == 0 else ("auto", "off"):
+                    task = PageTask(
+                        task_id=i,
+                        job_id=0,
+                        document_id=i,
+                        path=str(p.image),
+                        page_index=0,
+                        attempt=1,
+                        content_hash=f"{src}-{i}",
+                    )
+                    tot[m] += process_page(task, specs[m]).processing_time
+            n = len(chosen)
+            print(
+                f"| {src} | {n} | {tot['off'] / n:.2f} | {tot['auto'] / n:.2f} | "
+                f"{100 * (tot['auto'] / tot['off'] - 1):+.1f}% |"
+            )
+    finally:
+        close_worker()
 
 
 def text_layer(tmp: Path, workers: int, page_spec: str | None) -> None:
@@ -174,13 +230,16 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=None, help="pages per source")
     ap.add_argument("--pdf-pages", default=None, help="pages of each docbank PDF (default all)")
     ap.add_argument("--long-pages", default=None, help="e.g. 1-8 (default: all 68)")
-    ap.add_argument("--skip", default="", help="comma list of accuracy,textlayer,long")
+    ap.add_argument("--skip", default="", help="comma list of accuracy,interleaved,textlayer,long")
+    ap.add_argument("--rounds", type=int, default=1, help="off/auto rounds, alternated")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     with tempfile.TemporaryDirectory(prefix="ocrbatch-bench-pre-") as d:
         tmp = Path(d)
         if "accuracy" not in skip:
-            accuracy(tmp, args.per_source)
+            accuracy(tmp, args.per_source, args.rounds)
+        if "interleaved" not in skip:
+            interleaved(tmp, args.per_source)
         if "textlayer" not in skip:
             print("\n## born-digital PDFs (docbank): text layer vs --force-ocr\n")
             text_layer(tmp, args.workers, args.pdf_pages)

@@ -2,7 +2,10 @@
 
 limit = workers / (mean single-process seconds per page of the same engine on the same
 pages, measured in this same run, sequential mode). Also prints CER/WER/bag-of-words per
-source. Usage: python bench/throughput.py [--workers N] [--model fast|standard] [--repeat K]
+source. The single-process and pool runs alternate over --rounds (the order swapped each
+round) and are pooled, so that a slow spell of the shared host weighs on both alike.
+Usage: python bench/throughput.py [--workers N] [--model fast|standard] [--rounds 2]
+       [--preprocess auto|off|STEPS] [--sources a,b] [--repeat K]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -23,7 +27,7 @@ from ocrbatch.executors.base import available_cores
 
 def run(
     mode: str, workers: int, inputs: list[str], tmp: Path, model: str, preprocess: str
-) -> tuple[dict, Path]:
+) -> tuple[dict[str, Any], Path]:
     out = tmp / f"out-{mode}-{workers}"
     t0 = time.perf_counter()
     summary = ocrbatch.run(
@@ -53,22 +57,39 @@ def main() -> None:
     ap.add_argument("--preprocess", default="auto", help="auto (the default), off, or steps")
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="each page K times (as K documents): a longer run, where the pool's start-up "
+        "(about a second) weighs less",
+    )
     args = ap.parse_args()
     corpus = pages(tuple(args.sources.split(",")))
-    inputs = [str(p.image) for p in corpus]
-    by_path = {str(p.image): p for p in corpus}
     with tempfile.TemporaryDirectory(prefix="ocrbatch-bench-") as d:
         tmp = Path(d)
+        by_path = {str(p.image): p for p in corpus}
+        inputs = list(by_path)
+        for k in range(1, args.repeat):
+            for p in corpus:
+                link = tmp / "copies" / str(k) / p.source / p.image.name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(p.image)
+                by_path[str(link)] = p
+                inputs.append(str(link))
         print(
             f"pages: {len(inputs)}   engine: tesseract {args.model}   workers: {args.workers}   "
-            f"preprocess: {args.preprocess}   rounds: {args.rounds}"
+            f"preprocess: {args.preprocess}   rounds: {args.rounds}   repeat: {args.repeat}"
         )
-        # The host is shared and noisy: single-process and pool runs alternate, round
-        # after round, and the ratio is taken over the sums.
+        # The host is shared and noisy: single-process and pool runs alternate (the order
+        # swapped each round), and the ratio is taken over the sums.
         seq_s = par_pages = par_run = par_engine = 0.0
         for r in range(args.rounds):
-            seq, seq_out = run("sequential", 1, inputs, tmp, args.model, args.preprocess)
+            if r % 2 == 0:
+                seq, seq_out = run("sequential", 1, inputs, tmp, args.model, args.preprocess)
             par, par_out = run("parallel", args.workers, inputs, tmp, args.model, args.preprocess)
+            if r % 2 == 1:
+                seq, seq_out = run("sequential", 1, inputs, tmp, args.model, args.preprocess)
             s1, pps = seq["processing_time_per_page_s"], par["throughput_pages_per_s"]
             print(
                 f"round {r + 1}: single process {s1:.3f} s/page -> limit "
