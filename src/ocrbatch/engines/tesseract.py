@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from ..config import TesseractOptions
 from ..errors import ConfigError, EngineError, TaskTimeoutError
 from ..model import Block, Box, Line, PageTask, PageText, Word
+from ..tools import leptonica
 from .base import EngineInfo
 
 __all__ = ["TesseractEngine", "resolve_tessdata"]
@@ -84,6 +85,7 @@ class TesseractEngine:
         import tesserocr
 
         self.check(self.options.model_dump())
+        leptonica.quiet()
         o = self.options
         self._api = tesserocr.PyTessBaseAPI(
             path=str(resolve_tessdata(o)) + os.sep,

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import ConfigError
+from .leptonica import quiet as quiet_leptonica
 
 __all__ = ["Orientation", "detect_orientation", "osd_available"]
 
@@ -46,6 +47,7 @@ def _get_api() -> Any:
 
         if not osd_available():
             raise ConfigError(f"orientation needs osd.traineddata in {_tessdata()}")
+        quiet_leptonica()
         _api = tesserocr.PyTessBaseAPI(
             path=str(_tessdata()) + os.sep, lang="osd", psm=tesserocr.PSM.OSD_ONLY
         )
