@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import default_cache_dir
+from .config import RunConfig, default_cache_dir
 from .engines.base import Engine, engine_class
 from .errors import DocumentError, EngineError, OcrbatchError
 from .model import PageOutcome, PageTask, PageText
@@ -56,6 +56,24 @@ class WorkerSpec:
     cache_max_mb: int = 2048
     # Cores one engine may use: 1 in a pool (one engine per core), more when it runs alone.
     threads: int = 1
+
+    @classmethod
+    def of(cls, cfg: RunConfig, *, threads: int = 1) -> WorkerSpec:
+        """The spec of a job's config: the one place that maps a config onto workers (the
+        scheduler of `run` and the queue worker both use it)."""
+        return cls(
+            engine=cfg.engine,
+            engine_options=cfg.engine_options,
+            timeout=cfg.timeout,
+            max_image_pixels=cfg.max_image_pixels,
+            dpi=cfg.dpi,
+            force_ocr=cfg.force_ocr,
+            password=cfg.password,
+            preprocess=cfg.preprocess,
+            cache_dir=cfg.cache_dir,
+            cache_max_mb=cfg.cache_max_mb,
+            threads=threads,
+        )
 
 
 _engine: Engine | None = None

@@ -203,20 +203,9 @@ class Scheduler:
             done_documents=job.processed_documents,
             failed_documents=job.failed_documents,
         )
-        spec = WorkerSpec(
-            engine=self.config.engine,
-            engine_options=self.config.engine_options,
-            timeout=self.config.timeout,
-            max_image_pixels=self.config.max_image_pixels,
-            dpi=self.config.dpi,
-            force_ocr=self.config.force_ocr,
-            password=self.config.password,
-            preprocess=self.config.preprocess,
-            cache_dir=self.config.cache_dir,
-            cache_max_mb=self.config.cache_max_mb,
-            # A pool runs one engine per core; alone (sequential) the engine takes them all.
-            threads=available_cores() if self.config.mode == "sequential" else 1,
-        )
+        # A pool runs one engine per core; alone (sequential) the engine takes them all.
+        threads = available_cores() if self.config.mode == "sequential" else 1
+        spec = WorkerSpec.of(self.config, threads=threads)
         started = time.monotonic()
         cpu0 = time.process_time()
         self.executor.start(spec)

@@ -191,12 +191,7 @@ class QueueWorker:
         job = _Job(
             id=job_id,
             config=cfg,
-            spec=WorkerSpec(
-                engine=cfg.engine,
-                engine_options=cfg.engine_options,
-                timeout=cfg.timeout,
-                max_image_pixels=cfg.max_image_pixels,
-            ),
+            spec=WorkerSpec.of(cfg),
             policy=RetryPolicy(
                 max_retries=cfg.max_retries,
                 backoff=cfg.retry_backoff,

@@ -187,3 +187,27 @@ def test_cli_submit_worker_pause_and_resume_to_the_queue(tmp_path: Path, cli: An
     status = json.loads(cli("status", job, "--json", check=True).stdout)
     assert (status["status"], status["pages_done"], status["queue"]) == ("completed", 3, "q")
     assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_queued_job_keeps_its_page_options(tmp_path: Path, cli: Any) -> None:
+    """The worker reads pages as `submit` was told: password, preprocessing (and dpi,
+    --force-ocr, cache), not with the defaults."""
+    from tests.badfiles import encrypted_pdf
+
+    src = _inputs(tmp_path / "in", 1)
+    encrypted_pdf(src / "locked.pdf", user="s3cret")
+    sub = cli("submit", str(src), "--out", str(tmp_path / "out"), "--engine", "fake",
+              "--password", "s3cret", "--preprocess", "off", "--queue", "opts",
+              check=True)  # fmt: skip
+    job = sub.stdout.split()[1]
+    cli("worker", "--queue", "opts", "--exit-when-idle", check=True)
+    status = json.loads(cli("status", job, "--json", check=True).stdout)
+    assert (status["status"], status["pages_done"], status["pages_failed"]) == ("completed", 3, 0)
+    rows = {
+        Path(r["path"]).name: r
+        for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
+    }
+    assert rows["locked.pdf"]["text"].startswith("Secret page one")
+    png = next(r for name, r in rows.items() if name.endswith(".png"))
+    info = png["page_results"][0]["info"]
+    assert "quality" not in info and info["steps"] == []  # off: not even the quality check
