@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -91,21 +91,40 @@ CacheDirOpt = Annotated[
 CacheMaxOpt = Annotated[int, typer.Option(help="Size cap of the cache in MB (0: no cache).", min=0)]
 
 
-def _job_config(
-    engine: str,
-    engine_opt: list[str] | None,
-    tesseract: dict[str, object],
-    **values: object,
-) -> dict[str, object]:
-    """A job's config from its command-line options; --lang/--psm/--model/--tessdata are
-    the Tesseract engine's options."""
-    opts = parse_opts(engine_opt)
-    for k, v in tesseract.items():
-        if v is not None:
+# Command parameter -> config key, for the options `run` and `submit` share.
+_JOB_KEYS = {
+    "timeout": "timeout",
+    "max_retries": "max_retries",
+    "fmt": "formats",
+    "recycle_after": "recycle_after",
+    "max_pixels": "max_image_pixels",
+    "price_per_cpu_hour": "price_per_cpu_hour",
+    "dpi": "dpi",
+    "pages": "pages",
+    "force_ocr": "force_ocr",
+    "password": "password",
+    "preprocess": "preprocess",
+    "cache_dir": "cache_dir",
+    "cache_max_mb": "cache_max_mb",
+    "ground_truth": "ground_truth",
+    "casefold": "casefold",
+    "ignore_chars": "ignore_chars",
+    "min_confidence": "min_confidence",
+}
+
+
+def _job_config(params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A job's config from a command's parameters (its ``locals()``): the shared job
+    options, plus ``extra``; --lang/--psm/--model/--tessdata are the Tesseract engine's."""
+    engine = str(params["engine"])
+    opts = parse_opts(params["engine_opt"])
+    for k in ("lang", "psm", "model", "tessdata"):
+        if params[k] is not None:
             if engine != "tesseract":
                 raise ConfigError(f"--{k} applies to the tesseract engine only")
-            opts[k] = v
-    return {"engine": engine, "engine_options": opts, **values}
+            opts[k] = params[k]
+    shared = {key: params[name] for name, key in _JOB_KEYS.items()}
+    return {"engine": engine, "engine_options": opts, **shared, **extra}
 
 
 @app.command()
@@ -157,32 +176,13 @@ def run(
     per document and for the job (summary.json "accuracy"; `ocrbatch eval JOB`).
     """
     config = _job_config(
-        engine,
-        engine_opt,
-        {"lang": lang, "psm": psm, "model": model, "tessdata": tessdata},
+        locals(),
         mode=mode,
         workers=workers,
-        timeout=timeout,
-        max_retries=max_retries,
-        formats=fmt,
-        recycle_after=recycle_after,
-        max_image_pixels=max_pixels,
-        price_per_cpu_hour=price_per_cpu_hour,
-        dpi=dpi,
-        pages=pages,
-        force_ocr=force_ocr,
-        password=password,
-        preprocess=preprocess,
-        cache_dir=cache_dir,
-        cache_max_mb=cache_max_mb,
         ray_address=ray_address,
         ship_pages=ship_pages,
         cpus_per_worker=cpus_per_worker,
         gpus_per_worker=gpus_per_worker,
-        ground_truth=ground_truth,
-        casefold=casefold,
-        ignore_chars=ignore_chars,
-        min_confidence=min_confidence,
     )
     summary = service.run(
         inputs,
@@ -240,29 +240,7 @@ def submit(
     The job keeps every option given here; the worker that runs it decides only where
     (its mode, Ray address and worker slots).
     """
-    config = _job_config(
-        engine,
-        engine_opt,
-        {"lang": lang, "psm": psm, "model": model, "tessdata": tessdata},
-        workers=max_workers,
-        timeout=timeout,
-        max_retries=max_retries,
-        formats=fmt,
-        recycle_after=recycle_after,
-        max_image_pixels=max_pixels,
-        price_per_cpu_hour=price_per_cpu_hour,
-        dpi=dpi,
-        pages=pages,
-        force_ocr=force_ocr,
-        password=password,
-        preprocess=preprocess,
-        cache_dir=cache_dir,
-        cache_max_mb=cache_max_mb,
-        ground_truth=ground_truth,
-        casefold=casefold,
-        ignore_chars=ignore_chars,
-        min_confidence=min_confidence,
-    )
+    config = _job_config(locals(), workers=max_workers)
     job = service.submit(
         inputs,
         out_dir,
