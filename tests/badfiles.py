@@ -6,12 +6,22 @@ import struct
 import zlib
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
+
+# The tests' own font (tests/data/fonts, see ATTRIBUTION.md): a synthetic page must not
+# change when a library changes its default font.
+FONT = Path(__file__).resolve().parent / "data" / "fonts" / "DejaVuSans.ttf"
+
+
+def font(px: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans at ``px`` pixels (the em size; capitals are about 0.73 of it)."""
+    return ImageFont.truetype(str(FONT), px)
 
 
 def good_png(path: Path, text: str = "Hello") -> Path:
+    """A small page with ``text`` in 24-px letters (capitals about 17 px tall)."""
     im = Image.new("L", (400, 120), 255)
-    ImageDraw.Draw(im).text((10, 40), text, fill=0)
+    ImageDraw.Draw(im).text((10, 40), text, fill=0, font=font(24))
     im.save(path)
     return path
 

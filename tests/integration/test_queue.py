@@ -29,7 +29,12 @@ def _inputs(folder: Path, n: int) -> Path:
 
 
 def _submit(tmp: Path, url: str, name: str, pages: int, **kw: Any) -> int:
-    cfg = {"engine": "fake", "engine_options": {"delay": 0.15}, "workers": kw.pop("cap", None)}
+    cfg = {
+        "engine": "fake",
+        "engine_options": {"delay": 0.15},
+        "workers": kw.pop("cap", None),
+        "preprocess": "off",
+    }
     return ocrbatch.submit(
         [_inputs(tmp / name, pages)], tmp / f"out-{name}", db=url, config=cfg, name=name,
         queue="q", **kw,

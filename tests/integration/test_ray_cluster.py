@@ -55,6 +55,7 @@ def _config(**fake: Any) -> dict[str, Any]:
         "timeout": 20,
         "max_retries": 1,
         "retry_backoff": 0.0,
+        "preprocess": "off",
     }
 
 

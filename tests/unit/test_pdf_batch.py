@@ -34,6 +34,7 @@ def _fake(**opts: Any) -> dict[str, Any]:
         "max_retries": 0,
         "workers": 2,
         "cache_max_mb": 0,
+        "preprocess": "off",
     }
 
 

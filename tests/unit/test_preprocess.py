@@ -6,20 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ocrbatch.preprocess import PageCache, Preprocessor, cache_key, estimate_skew, measure
 from ocrbatch.preprocess import steps as st
+from tests.badfiles import font
 
 
 def _page(scale: float = 1.0, size: tuple[int, int] = (1200, 1600)) -> Image.Image:
     """A clean synthetic text page: lines of 40-px letters on white."""
     im = Image.new("L", size, 255)
     d = ImageDraw.Draw(im)
-    font = ImageFont.load_default(size=int(40 * scale))
+    face = font(int(40 * scale))
     for i in range(14):
         d.text(
-            (60 * scale, (80 + i * 90) * scale), "The quick brown fox jumps over", font=font, fill=0
+            (60 * scale, (80 + i * 90) * scale), "The quick brown fox jumps over", font=face, fill=0
         )
     return im
 

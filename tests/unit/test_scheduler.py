@@ -35,6 +35,8 @@ def _config(**fake: Any) -> dict[str, Any]:
         "timeout": 1.5,
         "max_retries": 1,
         "retry_backoff": 0.0,
+        # Plumbing tests: no preprocessing heuristics between the page and the engine.
+        "preprocess": "off",
     }
 
 
