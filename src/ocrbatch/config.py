@@ -21,6 +21,7 @@ __all__ = [
     "RunConfig",
     "TesseractOptions",
     "default_cache_dir",
+    "default_data_dir",
     "default_db_url",
     "parse_pages",
     "parse_preprocess",
@@ -267,10 +268,15 @@ def default_cache_dir() -> Path:
     return base / "ocrbatch" / "pages"
 
 
+def default_data_dir() -> Path:
+    """The user's ocrbatch data folder (the default store lives there)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "ocrbatch"
+
+
 def default_db_url() -> str:
     """OCRBATCH_DB, else a SQLite file in the user's data folder (shared by all runs)."""
     env = os.environ.get("OCRBATCH_DB")
     if env:
         return env
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return f"sqlite:///{base / 'ocrbatch' / 'jobs.db'}"
+    return f"sqlite:///{default_data_dir() / 'jobs.db'}"

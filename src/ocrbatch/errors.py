@@ -9,6 +9,10 @@ can act on, never a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "EXIT_CANCELLED",
+    "EXIT_DOCUMENTS_FAILED",
+    "EXIT_JOB_FAILED",
+    "EXIT_PAUSED",
     "ConfigError",
     "DocumentError",
     "EngineError",
@@ -20,7 +24,17 @@ __all__ = [
     "StoreError",
     "TaskTimeoutError",
     "WorkerCrashedError",
+    "WorkerStartError",
 ]
+
+
+# Exit codes of a job that ran to its end without an error of its own (the errors below
+# carry theirs: 2 usage or config, 3 output, 4 store, 5 no such job, 6 job state,
+# 7 workers could not start; 1 is an unexpected error).
+EXIT_DOCUMENTS_FAILED = 8  # finished, but some documents failed (see --fail-under)
+EXIT_JOB_FAILED = 9  # finished, and every document failed
+EXIT_CANCELLED = 10  # the job was cancelled
+EXIT_PAUSED = 130  # paused (Ctrl-C, `ocrbatch pause`): `resume` continues it
 
 
 class OcrbatchError(Exception):
@@ -68,6 +82,13 @@ class JobStateError(OcrbatchError):
     """The job is in a state that does not allow the request (e.g. resume a completed job)."""
 
     exit_code = 6
+
+
+class WorkerStartError(OcrbatchError):
+    """Worker processes cannot start (they exit while starting up): no page can run, so
+    the job stops at once instead of failing every page or waiting forever."""
+
+    exit_code = 7
 
 
 class DocumentError(OcrbatchError):

@@ -23,7 +23,7 @@ import structlog
 
 from .config import RunConfig
 from .discovery import DiscoveryOptions, discover
-from .errors import JobStateError
+from .errors import JobStateError, WorkerStartError
 from .executors import Executor, available_cores
 from .model import JobStatus, PageOutcome, PageTask
 from .pipeline import WorkerSpec
@@ -177,22 +177,10 @@ class Scheduler:
         """Drive the job until nothing is left to do, or a pause/cancel request."""
         store, job_id = self.store, self.job_id
         job = store.get_job(job_id)
-        store.transition(
-            job_id,
-            JobStatus.RUNNING,
-            only_from=[
-                JobStatus.PENDING,
-                JobStatus.PAUSED,
-                JobStatus.RUNNING,
-                JobStatus.COMPLETED,
-                JobStatus.FAILED,
-            ],
-            owner=self.owner,
-            heartbeat_at=time.time(),
-            started_at=job.started_at or dt.datetime.now(dt.UTC),
-            completed_at=None,
-        )
-        job = store.get_job(job_id)
+        if job.owner != self.owner:  # claim_job_for_run first
+            raise JobStateError(f"job {job_id} is not held by this process ({job.owner})")
+        if job.status in (JobStatus.PAUSED, JobStatus.CANCELLED):  # asked during discovery
+            self.control.request("pause" if job.status == JobStatus.PAUSED else "cancel")
         counter = ProgressCounter(
             job_id=job.id,
             name=job.name,
@@ -212,6 +200,9 @@ class Scheduler:
         status = JobStatus.RUNNING
         try:
             status = self._loop(counter)
+        except WorkerStartError:
+            status = JobStatus.FAILED  # no page can run here; the error goes up as is
+            raise
         finally:
             in_flight = self.executor.stop() if status != JobStatus.COMPLETED else []
             self.executor.close()
@@ -344,18 +335,29 @@ class Scheduler:
         return self.control.stop is None
 
 
-def claim_job_for_run(store: Store, job: JobInfo) -> None:
-    """Refuse to run a job that a live coordinator is running; adopt it after a crash."""
-    if job.status == JobStatus.RUNNING and owner_alive(job):
-        raise JobStateError(
-            f"job {job.id} is being run by {job.owner}; pause or cancel it there first"
-        )
-    if job.status == JobStatus.CANCELLED:
-        raise JobStateError(f"job {job.id} was cancelled; it cannot be resumed")
+def claim_job_for_run(store: Store, job: JobInfo) -> JobInfo:
+    """Make this process the job's one coordinator, or refuse: a job a live coordinator
+    runs is refused; one whose coordinator died is adopted (its pages in flight go back
+    to pending). Ownership is taken by one conditional update, so of two coordinators
+    started at once on the same job exactly one runs it."""
+    me = owner_id()
+    for _ in range(5):
+        if job.status == JobStatus.CANCELLED:
+            raise JobStateError(f"job {job.id} was cancelled; it cannot be resumed")
+        if job.status == JobStatus.RUNNING and job.owner != me and owner_alive(job):
+            raise JobStateError(
+                f"job {job.id} is being run by {job.owner}; pause or cancel it there first"
+            )
+        if store.take_job(job, me):
+            break
+        job = store.get_job(job.id)  # changed since it was read: look again
+    else:
+        raise JobStateError(f"job {job.id} keeps changing under us; try again")
     requeued = store.requeue(job.id)
     if requeued:
         log.info("requeued", job=job.id, tasks=requeued)
     store.recount(job.id)
+    return store.get_job(job.id)
 
 
 def install_signal_handlers(control: Control) -> dict[int, Any]:

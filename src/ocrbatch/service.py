@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,7 +23,13 @@ from .discovery import check_inputs
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, JobStateError, OutputError
 from .evaluation import evaluate_job
-from .executors import Executor, default_workers, make_executor
+from .executors import (
+    Executor,
+    default_workers,
+    make_executor,
+    preflight,
+    refuse_in_worker_startup,
+)
 from .exporters import atomic_writer, build_summary, error_records, export_all
 from .groundtruth import GroundTruthRules
 from .model import JobStatus
@@ -105,6 +113,7 @@ def submit(
     With ``queue``, the job joins that queue once its documents are all discovered, and
     ``ocrbatch worker`` processes pick it up (higher ``priority`` first).
     """
+    refuse_in_worker_startup("ocrbatch.submit()")
     paths = [os.fspath(p) for p in inputs]
     check_inputs(paths)
     cfg = make_config(config)
@@ -201,13 +210,17 @@ def work(
     """
     from .worker import QueueWorker
 
+    refuse_in_worker_startup("ocrbatch.work()")
     st = open_store(db)
     cfg = validate(RunConfig, {"mode": mode, "workers": workers, **executor_options}, "worker")
     ex = executor or executor_for(cfg, workers)
 
     def finished(job_id: int) -> None:
         info = st.get_job(job_id)
-        _write_outputs(st, job_id, make_config(info.ocr_config), info.max_workers)
+        try:
+            _write_outputs(st, job_id, make_config(info.ocr_config), info.max_workers)
+        finally:
+            st.forget_password(job_id)
 
     control = Control()
     old = install_signal_handlers(control) if handle_signals else {}
@@ -237,6 +250,8 @@ def run(
 
     With ``handle_signals``, Ctrl-C and SIGTERM pause the job (``resume`` continues).
     """
+    refuse_in_worker_startup("ocrbatch.run()")
+    preflight(make_config(config).mode)
     st = open_store(db)
     try:
         job_id = submit(
@@ -261,14 +276,27 @@ def resume(
     reporter: Reporter | None = None,
     handle_signals: bool = False,
     workers: int | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
-    """Continue a paused, interrupted or crashed job; finished pages are not redone."""
+    """Continue a paused, interrupted or crashed job; finished pages are not redone.
+
+    ``password``: the PDF password, for a job that has ended (the store forgets it then).
+    """
+    refuse_in_worker_startup("ocrbatch.resume()")
     st = open_store(db)
     try:
         info = st.get_job(job)
-        if info.status == JobStatus.COMPLETED and not st.unfinished_tasks(info.id):
-            raise JobStateError(f"job {info.id} is already completed (see retry-failed/export)")
-        return _execute(st, info, reporter, handle_signals, workers=workers)
+        done = info.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+        if done and not st.unfinished_tasks(info.id):
+            if info.outputs != "complete":  # e.g. the disk was full at the end
+                cfg = _with_password(make_config(info.ocr_config), password)
+                return _write_outputs(st, info.id, cfg, info.max_workers)
+            raise JobStateError(
+                f"job {info.id} is already {info.status} "
+                f"(`{cli_hint('retry-failed', info.id, st.url)}` runs its failed pages again; "
+                f"`{cli_hint('export', info.id, st.url)}` rewrites its files)"
+            )
+        return _execute(st, info, reporter, handle_signals, workers=workers, password=password)
     finally:
         st.close()
 
@@ -279,8 +307,11 @@ def retry_failed(
     db: str | None = None,
     reporter: Reporter | None = None,
     handle_signals: bool = False,
+    password: str | None = None,
 ) -> dict[str, Any]:
-    """Give every failed page of a job a fresh set of retries and run them."""
+    """Give every failed page of a job a fresh set of retries and run them
+    (``password``: the PDF password, which the store forgot when the job ended)."""
+    refuse_in_worker_startup("ocrbatch.retry_failed()")
     st = open_store(db)
     try:
         info = st.get_job(job)
@@ -288,7 +319,7 @@ def retry_failed(
             raise JobStateError(f"job {info.id} is running in {info.owner}")
         n = st.reset_failed(info.id)
         log.info("retry_failed", job=info.id, pages=n)
-        return _execute(st, st.get_job(info.id), reporter, handle_signals)
+        return _execute(st, st.get_job(info.id), reporter, handle_signals, password=password)
     finally:
         st.close()
 
@@ -299,8 +330,12 @@ def _execute(
     reporter: Reporter | None,
     handle_signals: bool,
     workers: int | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
     claim_job_for_run(st, job)
+    if password is not None:
+        st.remember_password(job.id, password)  # until the job ends
+        job = st.get_job(job.id)
     cfg = make_config(job.ocr_config)
     if not job.discovery_done:
         ingest(st, job)
@@ -315,10 +350,14 @@ def _execute(
     n = executor.workers
     if status in (JobStatus.COMPLETED, JobStatus.FAILED):
         summary = _write_outputs(st, job.id, cfg, n)
+    elif status == JobStatus.PAUSED:
+        # What is done so far, marked partial; `resume` writes the whole at the end.
+        summary = _write_outputs(st, job.id, cfg, n)
+        log.info("paused", job=job.id, hint=cli_hint("resume", job.id, st.url))
     else:
         summary = _summary(st, job.id, cfg, n)
-    if status == JobStatus.PAUSED:
-        log.info("paused", job=job.id, hint=f"ocrbatch resume {job.id}")
+    if status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        st.forget_password(job.id)
     return summary
 
 
@@ -358,17 +397,48 @@ def _write_outputs(
     formats: Sequence[str] | None = None,
     out: Path | None = None,
 ) -> dict[str, Any]:
+    """Write the job's result files; the store records whether they are complete (a job
+    not finished yet, e.g. paused, gets partial ones, marked so in summary.json). A file
+    that cannot be written (full disk...) is one OutputError line that says how to write
+    them later; the job itself stays recorded in the store."""
     job = st.get_job(job_id)
+    own = out is None
+    partial = job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
     out_dir = _check_out(out or Path(job.output_path or f"ocrbatch-results/job-{job_id}"))
+    try:
+        summary = _write_files(st, job_id, cfg, workers, formats, out_dir, partial)
+    except OSError as exc:
+        if own:
+            st.set_outputs(job_id, "incomplete")
+        where = exc.filename or out_dir
+        raise OutputError(
+            f"cannot write the results to {where}: {exc.strerror or exc}; the job is "
+            f"recorded in the store: `{cli_hint('export', job_id, st.url)}` writes them "
+            "once that is fixed"
+        ) from None
+    if own:
+        st.set_outputs(job_id, "partial" if partial else "complete")
+    return summary
+
+
+def _write_files(
+    st: Store,
+    job_id: int,
+    cfg: RunConfig,
+    workers: int | None,
+    formats: Sequence[str] | None,
+    out_dir: Path,
+    partial: bool,
+) -> dict[str, Any]:
     # Scores and review flags go into the pages' info first, so the results carry them.
     evaluation = evaluate_job(st, job_id, _rules(cfg), cfg.min_confidence)
     export_all(formats or cfg.formats, lambda: st.iter_documents(job_id), out_dir)
-    import json
-
     with atomic_writer(out_dir / "errors.jsonl") as f:
         for rec in error_records(st.iter_failed_pages(job_id)):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     summary = _summary(st, job_id, cfg, workers)
+    if partial:
+        summary["partial"] = True  # written at a pause: the job has pages left
     for key, section in (
         ("accuracy", evaluation.accuracy_summary()),
         ("review", evaluation.review_summary()),
@@ -379,6 +449,15 @@ def _write_outputs(
         f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     st.update_job(job_id, summary=summary)
     return summary
+
+
+def cli_hint(command: str, job: int | str, db: str | None) -> str:
+    """The command a person can paste to act on ``job``: with ``--db`` when the job's
+    store is not the one the CLI opens by default (OCRBATCH_DB, else the user's)."""
+    hint = f"ocrbatch {command} {job}"
+    if db and db != default_db_url():
+        hint += f" --db {shlex.quote(db)}"
+    return hint
 
 
 def export(
@@ -400,6 +479,10 @@ def export(
         )
     finally:
         st.close()
+
+
+def _with_password(cfg: RunConfig, password: str | None) -> RunConfig:
+    return cfg if password is None else cfg.model_copy(update={"password": password})
 
 
 def _rules(cfg: RunConfig) -> GroundTruthRules:
@@ -515,6 +598,7 @@ def cancel(job: int | str, *, db: str | None = None) -> None:
         info = st.get_job(job)
         st.transition(info.id, JobStatus.CANCELLED)
         st.cancel_pending(info.id, running=not owner_alive(info))
+        st.forget_password(info.id)
     finally:
         st.close()
 

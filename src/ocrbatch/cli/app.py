@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-from ..errors import ConfigError, OcrbatchError
+from .. import __version__, service
+from ..errors import (
+    EXIT_CANCELLED,
+    EXIT_DOCUMENTS_FAILED,
+    EXIT_JOB_FAILED,
+    EXIT_PAUSED,
+    ConfigError,
+    OcrbatchError,
+)
 from ..progress import configure_logging
 
 __all__ = [
+    "FailUnderOpt",
     "app",
     "err",
     "finish",
@@ -77,6 +86,16 @@ GroundTruthOpt = Annotated[
 CasefoldOpt = Annotated[bool, typer.Option(help="Score accuracy case-insensitively.")]
 IgnoreCharsOpt = Annotated[
     str, typer.Option(help="Characters dropped from both sides before scoring, e.g. '~'.")
+]
+FailUnderOpt = Annotated[
+    float,
+    typer.Option(
+        metavar="RATE",
+        help="Exit 8 when the share of documents that completed is below RATE (0..1) "
+        "[default: 1, any failed document].",
+        min=0,
+        max=1,
+    ),
 ]
 MinConfidenceOpt = Annotated[
     float | None,
@@ -150,6 +169,10 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"CER {acc['cer']:.4f}, WER {acc['wer']:.4f}, bag-of-words {acc['bow']:.4f} "
             f"on {acc['pages']} pages with ground truth (`ocrbatch eval {summary['job']}`)",
         )
+    if summary.get("output"):
+        t.add_row("results", str(summary["output"]))
+    if summary["pages"]["failed"] or summary["documents"]["failed"]:
+        t.add_row("errors", str(Path(summary["output"] or ".") / "errors.jsonl"))
     review = summary.get("review")
     if review:
         t.add_row(
@@ -168,13 +191,26 @@ def num(v: float | None) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def finish(summary: dict[str, Any]) -> None:
+def finish(summary: dict[str, Any], db: str | None, fail_under: float = 1.0) -> None:
+    """Print the summary and exit with the job's outcome: 0 when the share of documents
+    that completed is at least ``fail_under`` (every one, by default), else 8; 9 when
+    the job failed, 10 when it was cancelled, 130 when it paused."""
     print_summary(summary)
-    if summary["status"] == "paused":
-        err.print(f"paused: continue with `ocrbatch resume {summary['job']}`")
-        raise typer.Exit(130)
-    if summary["status"] == "cancelled":
-        raise typer.Exit(1)
+    status = summary["status"]
+    if status == "paused":
+        job = summary["job"]
+        err.print(
+            f"paused: continue with `{service.cli_hint('resume', job, db)}`; the results so "
+            f"far are in {summary.get('output')} (summary.json says partial)"
+        )
+        raise typer.Exit(EXIT_PAUSED)
+    if status == "cancelled":
+        raise typer.Exit(EXIT_CANCELLED)
+    if status == "failed":
+        raise typer.Exit(EXIT_JOB_FAILED)
+    rate = summary.get("success_rate")
+    if rate is not None and rate < fail_under:
+        raise typer.Exit(EXIT_DOCUMENTS_FAILED)
 
 
 def main() -> None:

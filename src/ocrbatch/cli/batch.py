@@ -14,6 +14,7 @@ from .app import (
     CasefoldOpt,
     CpusOpt,
     DbOpt,
+    FailUnderOpt,
     GpusOpt,
     GroundTruthOpt,
     IgnoreCharsOpt,
@@ -167,6 +168,7 @@ def run(
     casefold: CasefoldOpt = False,
     ignore_chars: IgnoreCharsOpt = "",
     min_confidence: MinConfidenceOpt = None,
+    fail_under: FailUnderOpt = 1.0,
     db: DbOpt = None,
 ) -> None:
     """OCR a batch of documents into --out (results.jsonl, summary.json, errors.jsonl).
@@ -195,7 +197,7 @@ def run(
         reporter=make_reporter(state["progress"]),
         handle_signals=True,
     )
-    finish(summary)
+    finish(summary, db, fail_under)
 
 
 @app.command()

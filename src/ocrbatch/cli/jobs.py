@@ -13,6 +13,7 @@ from .. import service
 from ..progress import make_reporter
 from .app import (
     DbOpt,
+    FailUnderOpt,
     JobArg,
     app,
     finish,
@@ -23,6 +24,15 @@ from .app import (
 
 __all__: list[str] = []
 
+JobPasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="User password of encrypted PDFs, for a job that has ended (the store "
+        "forgets it then) [env OCRBATCH_PDF_PASSWORD].",
+        envvar="OCRBATCH_PDF_PASSWORD",
+    ),
+]
+
 
 @app.command()
 def resume(
@@ -32,6 +42,8 @@ def resume(
     here: Annotated[
         bool, typer.Option(help="Run a queued job in this process instead of its queue.")
     ] = False,
+    password: JobPasswordOpt = None,
+    fail_under: FailUnderOpt = 1.0,
 ) -> None:
     """Continue a paused or interrupted job; finished pages are not redone.
 
@@ -48,17 +60,31 @@ def resume(
             reporter=make_reporter(state["progress"]),
             handle_signals=True,
             workers=workers,
-        )
+            password=password,
+        ),
+        db,
+        fail_under,
     )
 
 
 @app.command("retry-failed")
-def retry_failed(job: JobArg, db: DbOpt = None) -> None:
+def retry_failed(
+    job: JobArg,
+    db: DbOpt = None,
+    password: JobPasswordOpt = None,
+    fail_under: FailUnderOpt = 1.0,
+) -> None:
     """Run the failed pages of a job again, with fresh retries."""
     finish(
         service.retry_failed(
-            job, db=db, reporter=make_reporter(state["progress"]), handle_signals=True
-        )
+            job,
+            db=db,
+            reporter=make_reporter(state["progress"]),
+            handle_signals=True,
+            password=password,
+        ),
+        db,
+        fail_under,
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 import psutil
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WorkerStartError
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec
 
@@ -18,7 +20,41 @@ __all__ = [
     "batch_devices",
     "default_workers",
     "make_executor",
+    "preflight",
+    "refuse_in_worker_startup",
 ]
+
+GUARD_HINT = (
+    'a script that calls ocrbatch must keep that call under `if __name__ == "__main__":`'
+    " (worker processes import the script as they start)"
+)
+
+
+def refuse_in_worker_startup(what: str) -> None:
+    """Stop at once when ``what`` (an ocrbatch API call) runs inside a worker process
+    that is still importing the user's script: the script lacks the ``__main__`` guard,
+    and going on would start a job (and a pool) in every worker. One line on stderr and
+    the worker exits; the coordinator then reports the failed start once."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        print(f"ocrbatch: {what} called while a worker process started: {GUARD_HINT}",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(1)
+
+
+def preflight(mode: str) -> None:
+    """Fail before a job exists when this process cannot start local workers: the
+    forkserver re-imports the main script in each worker, which cannot work for a
+    script read from standard input (``python - < script.py``)."""
+    if mode not in ("parallel", "sequential"):
+        return
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    path = getattr(main, "__file__", None)
+    if spec_name is None and path is not None and not os.path.isfile(path):
+        raise WorkerStartError(
+            f"worker processes cannot import the main script {path!r}: save the script "
+            f"to a file and run that ({GUARD_HINT})"
+        )
 
 
 class Executor(Protocol):
@@ -129,9 +165,12 @@ def make_executor(
                     recycle_after=recycle_after,
                 )
     if mode == "sequential":
-        from .sequential import SequentialExecutor
+        # One page at a time, but in one supervised worker process, so that the page
+        # timeout holds here too (a page that hangs inside a C library cannot be
+        # interrupted in-process). SequentialExecutor runs pages in-process (tests).
+        from .local import LocalExecutor
 
-        return SequentialExecutor()
+        return LocalExecutor(1, timeout=timeout, recycle_after=recycle_after, queue_depth=1)
     if mode == "parallel":
         from .local import LocalExecutor
 

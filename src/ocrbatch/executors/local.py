@@ -15,13 +15,16 @@ import signal
 from collections.abc import Collection
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 
 import pebble
 import psutil
 
 from ..engines.base import engine_preload
+from ..errors import WorkerStartError
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec, init_worker, process_page
+from .base import GUARD_HINT, preflight
 
 __all__ = ["LocalExecutor"]
 
@@ -52,6 +55,7 @@ class LocalExecutor:
         self._done: queue.SimpleQueue[tuple[int, Future[PageOutcome]]] = queue.SimpleQueue()
 
     def start(self, spec: WorkerSpec | None) -> None:
+        preflight("parallel")
         ctx = multiprocessing.get_context("forkserver")
         # Imported once in the forkserver, so every (re)started worker forks with the
         # engine's and preprocessing's libraries (OpenCV) already loaded.
@@ -81,7 +85,10 @@ class LocalExecutor:
         assert self._pool is not None, "start() first"
         timeout = spec.timeout if spec is not None and spec.timeout else self.timeout
         args = (task,) if spec is None else (task, spec)
-        fut: Future[PageOutcome] = self._pool.schedule(process_page, args, timeout=timeout)
+        try:
+            fut: Future[PageOutcome] = self._pool.schedule(process_page, args, timeout=timeout)
+        except RuntimeError as exc:  # pebble: the pool broke (its workers cannot start)
+            raise _start_error(exc) from None
         self._futures[task.task_id] = (task, fut, timeout)
         tid = task.task_id
         fut.add_done_callback(lambda f: self._done.put((tid, f)))
@@ -129,6 +136,10 @@ class LocalExecutor:
             )
         except CancelledError:
             return PageOutcome.failure(task, "cancelled", "cancelled", retryable=True)
+        except BrokenProcessPool as exc:
+            # Every worker died before taking a task: not this page's fault, and no
+            # other page can run either.
+            raise _start_error(exc) from None
         except Exception as exc:
             msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             return PageOutcome.failure(task, "engine", f"worker error: {msg}", retryable=True)
@@ -150,6 +161,14 @@ class LocalExecutor:
             self._pool.close()  # type: ignore[no-untyped-call]
             self._pool.join(timeout=30)
             self._pool = None
+
+
+def _start_error(exc: BaseException) -> WorkerStartError:
+    why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    return WorkerStartError(
+        f"worker processes could not start ({why}); their error is on stderr above. "
+        f"Check the engine with `ocrbatch engines`; {GUARD_HINT}"
+    )
 
 
 def _exit_reason(code: int | None) -> str:

@@ -74,6 +74,7 @@ def build_summary(
                 else None
             ),
         },
+        "output": job["output_path"],
         "created_at": iso(job["created_at"]),
         "started_at": iso(job["started_at"]),
         "completed_at": iso(job["completed_at"]),

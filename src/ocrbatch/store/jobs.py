@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    func,
     insert,
     select,
     update,
@@ -72,6 +74,7 @@ class JobInfo:
     owner: str | None
     heartbeat_at: float | None
     queue: str | None
+    outputs: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> JobInfo:
@@ -191,6 +194,50 @@ class JobOps(StoreParts):
                 .values(status=new, updated_at=utcnow(), **values)
             )
         return self.get_job(job_id)
+
+    def take_job(self, job: JobInfo, owner: str) -> bool:
+        """Make ``owner`` the one coordinator running ``job``, if the job is still as it
+        was read (same status, same owner): one conditional UPDATE in one transaction,
+        so of two coordinators that read the job at once, exactly one gets True."""
+        old = JobStatus(job.status)
+        if not check_job_transition(old, JobStatus.RUNNING):
+            raise JobStateError(f"job {job.id} is {old}; it cannot run")
+        now = utcnow()
+        same_owner = jobs.c.owner.is_(None) if job.owner is None else jobs.c.owner == job.owner
+        with self._begin() as c:
+            res = c.execute(
+                update(jobs)
+                .where(jobs.c.id == job.id, jobs.c.status == old, same_owner)
+                .values(
+                    status=JobStatus.RUNNING,
+                    owner=owner,
+                    heartbeat_at=time.time(),
+                    started_at=func.coalesce(jobs.c.started_at, now),
+                    completed_at=None,
+                    updated_at=now,
+                )
+            )
+            return bool(res.rowcount)
+
+    def set_outputs(self, job_id: int, state: str) -> None:
+        """Record whether the job's result files are "complete", "partial" (written at
+        a pause) or "incomplete" (writing them failed)."""
+        with self._begin() as c:
+            c.execute(update(jobs).where(jobs.c.id == job_id).values(outputs=state))
+
+    def remember_password(self, job_id: int, password: str | None) -> None:
+        """Keep the PDF password with the job while it may run (its workers, here or on
+        other machines, open the files with it); see :meth:`forget_password`."""
+        with self._begin() as c:
+            cfg = c.execute(select(jobs.c.ocr_config).where(jobs.c.id == job_id)).scalar()
+            if cfg is not None and cfg.get("password") != password:
+                cfg = {**cfg, "password": password}
+                c.execute(update(jobs).where(jobs.c.id == job_id).values(ocr_config=cfg))
+
+    def forget_password(self, job_id: int) -> None:
+        """Drop the PDF password of a job that has ended: resume, retry-failed and
+        export take it again from --password or OCRBATCH_PDF_PASSWORD."""
+        self.remember_password(job_id, None)
 
     def job_status(self, job_id: int) -> JobStatus:
         with self.engine.connect() as c:

@@ -6,6 +6,8 @@ queue); :class:`Store` puts them together over one engine.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from ..config import default_data_dir
 from ..errors import ConfigError, StoreError
 from .common import LEASE_SECONDS, safe_url, utcnow
 from .documents import DocumentOps
@@ -52,13 +55,7 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
-                parent = Path(db).expanduser().parent
-                try:
-                    parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(
-                        f"cannot create the folder of database {db}: {exc.strerror}"
-                    ) from None
+                _private_file(Path(db).expanduser())
                 kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
@@ -128,6 +125,28 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
     def _begin(self) -> Any:
         """A write transaction (on SQLite it holds the write lock from its start)."""
         return self._writer.begin()
+
+
+def _private_file(path: Path) -> None:
+    """Create a new SQLite store readable by its owner only (folder 0700, file 0600): a
+    job keeps its PDF password while it may run. Existing files keep their modes, but
+    the default store (~/.local/share/ocrbatch) is made private as well."""
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder of database {path}: {exc.strerror}") from None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+    if path.parent == default_data_dir():
+        with contextlib.suppress(OSError):
+            path.parent.chmod(0o700)
+            path.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -106,6 +106,10 @@ jobs = Table(
     # The named queue that `ocrbatch worker` processes take the job from; None for a job
     # that `ocrbatch run` runs in the foreground.
     Column("queue", String(100)),
+    # The result files in output_path: None (not written yet), "complete", "partial"
+    # (written at a pause, the job goes on) or "incomplete" (writing failed, e.g. a full
+    # disk: `export` or `resume` writes them).
+    Column("outputs", String(20)),
     Index(None, "queue", "status", "priority"),
 )
 
