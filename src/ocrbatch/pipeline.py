@@ -319,12 +319,12 @@ def _prepared_image(
     hit = cache.get(key) if key and cache is not None else None
     original: Image.Image | None = None
     if hit is not None:
+        # The entry holds the page's load facts (its dpi as decoded or rendered) with the
+        # preprocessing's: the page info of a hit is that of a fresh run, less timings.
         pinfo, image = hit
         pinfo = {**pinfo, "cache": "hit"}
         if image is None:
             image = original = _load(task, spec, info)
-        elif "dpi" in image.info:
-            info["dpi"] = round(float(image.info["dpi"][0]), 2)
     else:
         image = original = _load(task, spec, info)
         pinfo = {"steps": []}
@@ -332,13 +332,16 @@ def _prepared_image(
             image, pinfo = pre.run(image)
             pinfo["source_size"] = list(original.size)  # to map words back (geometry.py)
             if key and cache is not None:
-                cache.put(key, pinfo, image if pinfo["steps"] else None)
+                loaded = {k: info[k] for k in _LOAD_FACTS if k in info}
+                cache.put(key, {**loaded, **pinfo}, image if pinfo["steps"] else None)
                 pinfo = {**pinfo, "cache": "miss"}
     return image, original, key, pinfo
 
 
-# Facts of this run, not of the preprocessed page.
-_NOT_CACHED = frozenset({"cache", "source", "path", "ocr_s", "review_s", "load_s", "dpi"})
+# Facts of this run, not of the page (nor of its preprocessing).
+_NOT_CACHED = frozenset({"cache", "source", "path", "ocr_s", "review_s", "load_s"})
+# What loading the page found out about it (see _load), kept with its cache entry.
+_LOAD_FACTS = ("dpi", "dpi_reduced_from")
 
 
 def _load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:

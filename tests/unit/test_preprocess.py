@@ -97,3 +97,66 @@ def test_cache_hits_and_evicts_oldest_past_its_cap(tmp_path: Path) -> None:
     assert cache.size() <= 400_000
     assert cache.get(cache_key("x", 5, {})) is not None  # the newest stays
     assert cache.get(key) is None  # the oldest went
+
+
+@pytest.mark.parametrize(
+    ("mode", "dpi"),
+    [
+        ("L", None),
+        ("L", (299.9994, 299.9994)),
+        ("1", (300.0, 300.0)),
+        ("RGB", (150, 150)),
+        ("RGB", (72.0, 144.0)),
+    ],
+)
+def test_cache_gives_back_the_page_exactly_as_put(
+    tmp_path: Path, mode: str, dpi: tuple[float, float] | None
+) -> None:
+    """A hit is the page a fresh preprocessing made: pixels, mode, size, dpi (exact, both
+    axes) and nothing else in ``info``, as a plain in-memory image (issue 10: a page
+    decoded from the cache's PNG went to Tesseract differently)."""
+    rng = np.random.default_rng(1)
+    page = Image.fromarray(rng.integers(0, 256, (37, 53, 3), np.uint8)).convert(mode)
+    if dpi is not None:
+        page.info["dpi"] = dpi
+    cache = PageCache(tmp_path / "c", max_bytes=10_000_000)
+    key = cache_key("h" * 64, 0, {"spec": "auto"})
+    cache.put(key, {"steps": ["upscale"], "upscale": 1.5, "dpi": 100.0}, page)
+    hit = cache.get(key)
+    assert hit is not None
+    info, image = hit
+    assert info == {"steps": ["upscale"], "upscale": 1.5, "dpi": 100.0}
+    assert image is not None and type(image) is Image.Image and image.format is None
+    assert (image.mode, image.size) == (page.mode, page.size)
+    assert image.tobytes() == page.tobytes()
+    assert image.info == page.info
+    # a PNG that is not the page recorded (damaged, replaced) is a miss, not a wrong page
+    png = next((tmp_path / "c").rglob("*.png"))
+    page.resize((10, 10)).save(png)
+    assert cache.get(key) is None
+
+
+def test_a_page_reads_the_same_from_the_cache(tmp_path: Path) -> None:
+    """Cold then warm through the pipeline (fake engine): the same page info apart from
+    timings and the hit/miss marker; the page's dpi is that of the file, not of the
+    enlarged page the cache holds."""
+    from ocrbatch import pipeline
+    from ocrbatch.model import PageTask
+
+    path = tmp_path / "small.png"
+    _page(0.2, (240, 320)).save(path, dpi=(100, 100))
+    spec = pipeline.WorkerSpec(engine="fake", cache_dir=str(tmp_path / "cache"))
+    task = PageTask(1, 1, 1, str(path), 0, 1, content_hash="c" * 64)
+    pipeline.init_worker(spec, ignore_sigint=False)
+    try:
+        cold, warm = pipeline.process_page(task), pipeline.process_page(task)
+    finally:
+        pipeline.close_worker()
+    assert cold.ok and warm.ok and cold.page == warm.page
+
+    def facts(info: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in info.items() if k != "cache" and not k.endswith("_s")}
+
+    assert (cold.info["cache"], warm.info["cache"]) == ("miss", "hit")
+    assert "upscale" in cold.info["steps"] and cold.info["dpi"] == 100.0
+    assert facts(cold.info) == facts(warm.info)

@@ -16,6 +16,8 @@ from ..config import TesseractOptions
 from ..errors import ConfigError, EngineError, TaskTimeoutError
 from ..model import Block, Box, Line, PageTask, PageText, Word
 from ..tools import leptonica
+from ..tools.images import image_dpi
+from ..tools.tessimage import set_image
 from .base import EngineInfo
 
 __all__ = ["TesseractEngine", "resolve_tessdata"]
@@ -109,10 +111,10 @@ class TesseractEngine:
         api = self._api
         if api is None:
             raise EngineError("engine used before open()")
-        api.SetImage(image)
-        dpi = _dpi(image)
-        if dpi:
-            api.SetSourceResolution(int(dpi))
+        # Pixels and resolution only: tesserocr's SetImage would re-encode the image in
+        # its ``format`` (see tools/tessimage.py), so a page from the cache read differently.
+        set_image(api, image)
+        dpi = image_dpi(image)
         ms = int(self.timeout * 1000) if self.timeout else 0
         if not api.Recognize(timeout=ms):
             raise TaskTimeoutError(f"Tesseract gave up after the {self.timeout:g}s page timeout")
@@ -129,15 +131,6 @@ class TesseractEngine:
         return PageText(
             text=text, confidence=round(conf, 4), width=w, height=h, blocks=tuple(blocks), dpi=dpi
         )
-
-
-def _dpi(image: Any) -> float | None:
-    dpi = image.info.get("dpi")
-    if not dpi:
-        return None
-    x = float(dpi[0] if isinstance(dpi, tuple) else dpi)
-    # Files often say 1 or 72 dpi for a 300-dpi scan; let Tesseract estimate then.
-    return x if 70 <= x <= 2400 else None
 
 
 def _as_box(b: Any) -> Box:

@@ -3,7 +3,11 @@
 Keyed by the document's content hash, the page, the render dpi, the steps and their
 parameters: a re-run with another engine or language finds the page already rendered
 and preprocessed. An entry is ``<key>.json`` (what preprocessing did, the quality check)
-and, when the page was changed, ``<key>.png``. Writes are atomic (temp file, rename) so
+and, when the page was changed, ``<key>.png``. A hit gives back the page exactly as it was
+put: the same pixels, mode, size and dpi (the attributes the engines read; the dpi goes in
+the JSON, exact, since PNG stores it rounded and Pillow writes it only when asked), as a
+plain in-memory image like a fresh one, not one marked as decoded from a PNG file (which
+tesserocr once encoded differently, issue 10). Writes are atomic (temp file, rename) so
 that concurrent workers never read half a file; the total size is capped, oldest
 (least recently used) entries go first.
 """
@@ -23,8 +27,9 @@ from PIL import Image
 
 __all__ = ["PageCache", "cache_key"]
 
-# Bump when a step's algorithm changes: old entries then simply stop matching.
-CACHE_VERSION = 1
+# Bump when a step's algorithm or the entry format changes: old entries then simply stop
+# matching. 2: the image's mode, size and exact (x, y) dpi are recorded and checked.
+CACHE_VERSION = 2
 
 
 def cache_key(content_hash: str, page_index: int, params: Mapping[str, Any]) -> str:
@@ -50,19 +55,12 @@ class PageCache:
         """(info, image or None when the page was left as it was) or None on a miss."""
         meta, png = self._paths(key)
         try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            image = None
-            if info.get("image"):
-                with Image.open(png) as im:
-                    im.load()
-                    image = im
-                dpi = info.get("dpi")
-                if dpi:
-                    image.info["dpi"] = (dpi, dpi)
+            doc = json.loads(meta.read_text(encoding="utf-8"))
+            image = _read_image(png, doc["image"]) if doc.get("image") else None
             os.utime(meta)  # least recently used goes first
-        except (OSError, ValueError, SyntaxError):
+        except (OSError, ValueError, SyntaxError, KeyError, TypeError):
             return None  # a miss, or an entry evicted or damaged under us: redo the work
-        return info["info"], image
+        return doc["info"], image
 
     def put(self, key: str, info: Mapping[str, Any], image: Image.Image | None) -> None:
         """Store an entry; a full disk or a read-only folder only costs the cache."""
@@ -72,13 +70,11 @@ class PageCache:
         try:
             meta.parent.mkdir(parents=True, exist_ok=True)
             added = 0
-            dpi = None
             if image is not None:
-                dpi = image.info.get("dpi")
                 # Fastest zlib level: a cache entry is written once and read rarely; the
                 # page costs seconds of OCR, the write tens of milliseconds.
                 added += self._atomic(png, lambda f: image.save(f, "PNG", compress_level=1))
-            doc = {"info": dict(info), "image": image is not None, "dpi": dpi and dpi[0]}
+            doc = {"info": dict(info), "image": None if image is None else _attributes(image)}
             data = json.dumps(doc).encode()
             added += self._atomic(meta, lambda f: f.write(data))
         except OSError:
@@ -134,3 +130,30 @@ class PageCache:
                 p.unlink()
                 total -= st.st_size
         return total
+
+
+def _attributes(image: Image.Image) -> dict[str, Any]:
+    """What a hit must give back besides the pixels (see the module docstring)."""
+    dpi = image.info.get("dpi")
+    if dpi is not None and not isinstance(dpi, tuple):
+        dpi = (dpi, dpi)
+    return {
+        "mode": image.mode,
+        "size": list(image.size),
+        "dpi": None if dpi is None else [float(dpi[0]), float(dpi[1])],
+    }
+
+
+def _read_image(png: Path, attrs: Mapping[str, Any]) -> Image.Image:
+    """The cached page, as a plain image with the recorded dpi; ValueError when the file
+    is not the page that was put (then it is a miss)."""
+    with Image.open(png) as im:
+        im.load()
+        if im.mode != attrs["mode"] or list(im.size) != list(attrs["size"]):
+            raise ValueError("cache entry does not match its record")
+        image = im.copy()  # not a PngImageFile: nothing downstream may tell it apart
+    image.info = {}
+    if attrs.get("dpi"):
+        x, y = attrs["dpi"]
+        image.info["dpi"] = (float(x), float(y))
+    return image

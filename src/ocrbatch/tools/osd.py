@@ -16,6 +16,7 @@ from PIL import Image
 
 from ..errors import ConfigError
 from .leptonica import quiet as quiet_leptonica
+from .tessimage import set_image
 
 __all__ = ["Orientation", "detect_orientation", "osd_available"]
 
@@ -58,7 +59,7 @@ def detect_orientation(image: Image.Image) -> Orientation | None:
     """Tesseract's orientation guess for a page, or None where it finds too little text
     to say (a blank page, a photo)."""
     api = _get_api()
-    api.SetImage(image)
+    set_image(api, image)  # pixels and resolution only, as the engine (tessimage.py)
     try:
         res = api.DetectOrientationScript()
     except RuntimeError:
