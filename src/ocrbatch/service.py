@@ -30,7 +30,14 @@ from .executors import (
     preflight,
     refuse_in_worker_startup,
 )
-from .exporters import atomic_writer, build_summary, error_records, export_all
+from .exporters import (
+    atomic_writer,
+    build_summary,
+    error_records,
+    export_all,
+    remove_stale_temp_outputs,
+    temp_prefix,
+)
 from .groundtruth import GroundTruthRules
 from .model import JobStatus
 from .progress import Reporter
@@ -88,7 +95,8 @@ def _check_out(out: Path) -> Path:
     out = out.expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".ocrbatch-write-test-"):
+        # Named as the atomic writer names its temp files: cleared if we are killed here.
+        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix=".tmp"):
             pass
     except OSError as exc:
         raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
@@ -405,6 +413,10 @@ def _write_outputs(
     own = out is None
     partial = job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
     out_dir = _check_out(out or Path(job.output_path or f"ocrbatch-results/job-{job_id}"))
+    # Temp files of a writer that was killed (kill -9 during export) would stay forever.
+    stale = remove_stale_temp_outputs(out_dir)
+    if stale:
+        log.info("stale_temp_files_removed", folder=str(out_dir), files=stale)
     try:
         summary = _write_files(st, job_id, cfg, workers, formats, out_dir, partial)
     except OSError as exc:

@@ -3,8 +3,8 @@ the same folder, fsync, rename), so a reader never sees half a results file."""
 
 from __future__ import annotations
 
-from .atomic import atomic_writer
-from .formats import EXPORTERS, Exporter, export_all
+from .atomic import atomic_writer, remove_stale_temp_files, temp_prefix
+from .formats import EXPORTERS, Exporter, export_all, remove_stale_temp_outputs
 from .records import document_record, error_records
 from .summary import build_summary
 
@@ -16,4 +16,7 @@ __all__ = [
     "document_record",
     "error_records",
     "export_all",
+    "remove_stale_temp_files",
+    "remove_stale_temp_outputs",
+    "temp_prefix",
 ]

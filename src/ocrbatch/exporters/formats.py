@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from .atomic import atomic_writer
+from .atomic import atomic_writer, remove_stale_temp_files
 from .layout_xml import export_alto, export_hocr
 from .paths import document_path, safe_relpath
 from .records import document_record
 
-__all__ = ["EXPORTERS", "Exporter", "export_all", "safe_relpath"]
+__all__ = ["EXPORTERS", "Exporter", "export_all", "remove_stale_temp_outputs", "safe_relpath"]
 
 Raw = Mapping[str, Any]
 
@@ -115,3 +115,14 @@ def export_all(formats: Iterable[str], docs: Callable[[], Iterable[Raw]], out: P
     for fmt in formats:
         written += EXPORTERS[fmt](docs(), out)
     return written
+
+
+def remove_stale_temp_outputs(out: Path) -> int:
+    """Remove the temp files that killed writers left where the exporters write: in
+    ``out`` itself and anywhere in its per-document folders (not in other folders a
+    person keeps there). Returns how many were removed."""
+    n = remove_stale_temp_files(out, recursive=False)
+    for folder in ("text", "hocr", "alto", "pdf"):
+        if (out / folder).is_dir():
+            n += remove_stale_temp_files(out / folder)
+    return n
