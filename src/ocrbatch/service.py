@@ -31,6 +31,7 @@ from .executors import (
     refuse_in_worker_startup,
 )
 from .exporters import (
+    ExportOptions,
     atomic_writer,
     build_summary,
     error_records,
@@ -444,10 +445,17 @@ def _write_files(
 ) -> dict[str, Any]:
     # Scores and review flags go into the pages' info first, so the results carry them.
     evaluation = evaluate_job(st, job_id, _rules(cfg), cfg.min_confidence)
-    export_all(formats or cfg.formats, lambda: st.iter_documents(job_id), out_dir)
+    result = export_all(
+        formats or cfg.formats,
+        lambda: st.iter_documents(job_id),
+        out_dir,
+        ExportOptions(max_pixels=cfg.max_image_pixels),
+    )
     with atomic_writer(out_dir / "errors.jsonl") as f:
         for rec in error_records(st.iter_failed_pages(job_id)):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        for problem in result.problems:
+            f.write(json.dumps(problem.record(), ensure_ascii=False) + "\n")
     summary = _summary(st, job_id, cfg, workers)
     if partial:
         summary["partial"] = True  # written at a pause: the job has pages left
@@ -457,6 +465,8 @@ def _write_files(
     ):
         if section is not None:
             summary[key] = section
+    # Files of documents that could not be written (errors.jsonl, kind "export").
+    summary["export_errors"] = len(result.problems)
     with atomic_writer(out_dir / "summary.json") as f:
         f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     st.update_job(job_id, summary=summary)

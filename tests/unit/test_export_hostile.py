@@ -4,6 +4,7 @@ The fake engine and --preprocess off keep each test to a few seconds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,8 +14,10 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
-from ocrbatch.exporters import remove_stale_temp_files, temp_prefix
+from ocrbatch.exporters import export_all, remove_stale_temp_files, temp_prefix
 from ocrbatch.exporters.atomic import atomic_writer
+from ocrbatch.exporters.paths import DOCUMENT_FORMATS, NAME_MAX, fit_name, output_relpath
+from ocrbatch.model import PageText
 from tests.badfiles import good_png
 
 Cli = Callable[..., CompletedProcess[str]]
@@ -103,3 +106,100 @@ def test_atomic_temp_names_are_short_and_never_derived_from_the_target(tmp_path:
         assert len(tmp.name) < 40
     assert target.read_text() == "fits"
     assert sorted(tmp_path.iterdir()) == [target]
+
+
+# -- row 2: names near the file-system limit ----------------------------------------------
+
+
+def test_fit_name_keeps_what_fits_and_adds_a_hash_of_the_full_name() -> None:
+    assert fit_name("scan.png", ".txt") == "scan.png.txt"
+    short = "a" * 250
+    assert fit_name(short, ".hocr") == short + ".hocr"  # 255 bytes: fits
+    name = "ü" * 125 + ".png"  # 254 bytes
+    h = hashlib.sha256(name.encode()).hexdigest()[:8]
+    for suffix in (".txt", ".hocr", ".xml", ".pdf", ""):
+        fitted = fit_name(name, suffix)
+        if _nbytes(name + suffix) <= NAME_MAX:
+            assert fitted == name + suffix
+            continue
+        assert fitted.endswith(f"~{h}{suffix}") and _nbytes(fitted) <= NAME_MAX
+        assert name.startswith(fitted[: -len(f"~{h}{suffix}")])  # a head, whole characters
+        assert _nbytes(fitted) > NAME_MAX - 2  # as much as fits (ü is 2 bytes)
+        assert fit_name(name, suffix) == fitted  # deterministic
+    # Every component is fitted, folders too; the mapping is what document files use.
+    rel = output_relpath("pdf", f"{'d' * 300}/{name}")
+    assert rel.parts[0] == "pdf" and all(_nbytes(p) <= NAME_MAX for p in rel.parts)
+    assert rel.parts[1] == fit_name("d" * 300)
+
+
+def test_a_250_byte_file_name_completes_and_every_format_is_mapped(
+    cli: Cli, tmp_path: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    long_a = "a" * 246 + ".png"  # 250 bytes: <name>.gt.txt is past the limit
+    long_u = "ü" * 125 + ".png"  # 254 bytes: most outputs need shortening
+    good_png(src / long_a)
+    good_png(src / long_u)
+    # A ground truth that does fit (<stem>.gt.txt) is still found beside the input.
+    (src / ("a" * 246 + ".gt.txt")).write_text(f"fake text of {long_a} page 1")
+    out = tmp_path / "out"
+    fmt = "jsonl,csv,json,txt,hocr,alto,pdf"
+    _ok(cli("run", str(src), "--out", str(out), "--format", fmt, *FAKE))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"]["completed"] == 2 and summary["export_errors"] == 0
+    assert summary["accuracy"]["documents"] == 1 and summary["accuracy"]["cer"] == 0.0
+    assert _errors(out) == []
+    recs = _records(out)
+    assert set(recs) == {long_a, long_u}
+    for rec in recs.values():
+        assert set(rec["outputs"]) == set(DOCUMENT_FORMATS)
+        for rel in rec["outputs"].values():
+            assert (out / rel).is_file(), rel
+            assert all(_nbytes(p) <= NAME_MAX for p in Path(rel).parts)
+    h = hashlib.sha256(long_u.encode()).hexdigest()[:8]
+    assert all(f"~{h}." in rel for rel in recs[long_u]["outputs"].values())
+    assert recs[long_a]["outputs"]["txt"] == f"text/{long_a}.txt"  # 254 bytes: kept
+    assert not [p for p in out.rglob(".*") if p.name.startswith(".ocrbatch-")]
+    # `export` of the finished job writes the same files to the same places.
+    again = tmp_path / "again"
+    _ok(cli("export", "1", "--format", fmt, "--out", str(again)))
+    back = _records(again)
+    for name, rec in recs.items():
+        assert back[name]["outputs"] == rec["outputs"]
+        for rel in rec["outputs"].values():
+            assert (again / rel).read_bytes() == (out / rel).read_bytes() or rel.endswith(".pdf")
+    assert json.loads((again / "summary.json").read_text())["export_errors"] == 0
+
+
+def test_every_known_format_has_one_exporter() -> None:
+    from ocrbatch.config import KNOWN_FORMATS
+    from ocrbatch.exporters import DOCUMENT_WRITERS, RECORD_FORMATS
+
+    assert DOCUMENT_WRITERS.keys() == DOCUMENT_FORMATS.keys()
+    assert sorted(KNOWN_FORMATS) == sorted([*RECORD_FORMATS, *DOCUMENT_WRITERS])
+
+
+def test_an_input_gone_since_the_run_is_an_export_error(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    good_png(good)
+    gone = tmp_path / "gone.png"
+
+    def docs() -> list[dict[str, Any]]:
+        page = PageText("hi", 0.9, 400, 120, ())
+        row = {"page_index": 0, "status": "completed", "result_json": page.to_dict()}
+        return [
+            {"path": str(p), "rel_path": p.name, "status": "completed", "pages": [row]}
+            for p in (gone, good)
+        ]
+
+    out = tmp_path / "out"
+    result = export_all(["jsonl", "pdf", "txt"], docs, out)
+    (problem,) = result.problems
+    assert (problem.path, problem.format) == (str(gone), "pdf")
+    assert problem.error.startswith("cannot write searchable PDF: ") and "\n" not in problem.error
+    assert problem.record()["kind"] == "export"
+    assert (out / "pdf" / "good.png.pdf").is_file() and (out / "text" / "gone.png.txt").is_file()
+    recs = _records(out)
+    assert recs["gone.png"]["outputs"] == {"txt": "text/gone.png.txt"}
+    assert recs["good.png"]["outputs"] == {"pdf": "pdf/good.png.pdf", "txt": "text/good.png.txt"}

@@ -16,6 +16,7 @@ from .app import (
     FailUnderOpt,
     JobArg,
     app,
+    err,
     finish,
     num,
     out,
@@ -166,3 +167,7 @@ def export(
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     summary = service.export(job, db=db, formats=formats, out=out_dir)
     out.print(f"exported job {summary['job']} ({', '.join(formats)})")
+    if summary.get("export_errors"):
+        err.print(
+            f"{summary['export_errors']} document files not written: see errors.jsonl (kind export)"
+        )

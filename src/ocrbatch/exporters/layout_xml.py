@@ -14,21 +14,21 @@ Documents are written from the store's records with the standard library's XML w
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..model import Box, PageText, Word
 from .atomic import atomic_bytes_writer
-from .paths import document_path
+from .documents import ExportOptions
 
 __all__ = [
     "ALTO_NS",
     "alto_document",
     "completed_pages",
-    "export_alto",
-    "export_hocr",
     "hocr_document",
+    "write_alto",
+    "write_hocr",
 ]
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -193,25 +193,13 @@ def alto_document(doc: Mapping[str, Any]) -> bytes:
     return data + b"\n"
 
 
-def _export(
-    docs: Iterable[Mapping[str, Any]], out: Path, folder: str, suffix: str, render: Any
-) -> list[Path]:
-    root = out / folder
-    n = 0
-    for d in docs:
-        if d["status"] != "completed":
-            continue
-        with atomic_bytes_writer(document_path(root, d["rel_path"], suffix)) as f:
-            f.write(render(d))
-        n += 1
-    return [root] if n else []
+def write_hocr(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """hocr/<input tree>/<file name>.hocr of a completed document."""
+    with atomic_bytes_writer(dest) as f:
+        f.write(hocr_document(doc))
 
 
-def export_hocr(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """hocr/<input tree>/<file name>.hocr per completed document."""
-    return _export(docs, out, "hocr", ".hocr", hocr_document)
-
-
-def export_alto(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """alto/<input tree>/<file name>.xml per completed document."""
-    return _export(docs, out, "alto", ".xml", alto_document)
+def write_alto(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """alto/<input tree>/<file name>.xml of a completed document."""
+    with atomic_bytes_writer(dest) as f:
+        f.write(alto_document(doc))

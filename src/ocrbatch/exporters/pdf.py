@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pikepdf
-import structlog
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
@@ -31,12 +30,10 @@ from ..errors import DocumentError
 from ..model import PageText
 from ..tools.images import image_dpi, load_image
 from .atomic import atomic_bytes_writer
+from .documents import ExportOptions
 from .layout_xml import completed_pages
-from .paths import document_path
 
-__all__ = ["export_pdf", "searchable_pdf", "text_layer"]
-
-log = structlog.get_logger("ocrbatch.export")
+__all__ = ["searchable_pdf", "text_layer", "write_pdf"]
 
 _FONT = "OcrbatchGlyphless"
 _ADVANCE = 0.5  # glyph advance in em (the font's /DW 500)
@@ -248,17 +245,6 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
         ) from None
 
 
-def export_pdf(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """pdf/<input tree>/<file name>.pdf per completed document; a document that cannot
-    be written is logged with its reason and the others go on."""
-    root = out / "pdf"
-    n = 0
-    for d in docs:
-        if d["status"] != "completed":
-            continue
-        try:
-            searchable_pdf(d, document_path(root, d["rel_path"], ".pdf"))
-            n += 1
-        except DocumentError as exc:
-            log.warning("pdf_export_failed", path=d["path"], error=exc.message)
-    return [root] if n else []
+def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """pdf/<input tree>/<file name>.pdf of a completed document."""
+    searchable_pdf(doc, dest, max_pixels=options.max_pixels)
