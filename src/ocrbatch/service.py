@@ -449,7 +449,7 @@ def _write_files(
         formats or cfg.formats,
         lambda: st.iter_documents(job_id),
         out_dir,
-        ExportOptions(max_pixels=cfg.max_image_pixels),
+        ExportOptions(password=cfg.password, max_pixels=cfg.max_image_pixels),
     )
     with atomic_writer(out_dir / "errors.jsonl") as f:
         for rec in error_records(st.iter_failed_pages(job_id)):
@@ -488,12 +488,16 @@ def export(
     db: str | None = None,
     formats: Sequence[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
-    """Rebuild result files (and summary.json, errors.jsonl) from the store at any time."""
+    """Rebuild result files (and summary.json, errors.jsonl) from the store at any time.
+
+    ``password`` opens encrypted input PDFs for the searchable PDF (the store keeps the
+    job's own only until the job ends)."""
     st = open_store(db)
     try:
         info = st.get_job(job)
-        cfg = make_config(info.ocr_config)
+        cfg = _with_password(make_config(info.ocr_config), password)
         if formats is not None:
             cfg = validate(RunConfig, {**cfg.model_dump(), "formats": list(formats)}, "export")
         return _write_outputs(

@@ -14,11 +14,15 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
+import pikepdf
+import pypdfium2 as pdfium
+import pytest
+
 from ocrbatch.exporters import export_all, remove_stale_temp_files, temp_prefix
 from ocrbatch.exporters.atomic import atomic_writer
 from ocrbatch.exporters.paths import DOCUMENT_FORMATS, NAME_MAX, fit_name, output_relpath
 from ocrbatch.model import PageText
-from tests.badfiles import good_png
+from tests.badfiles import encrypted_pdf, good_png
 
 Cli = Callable[..., CompletedProcess[str]]
 FAKE = ("--engine", "fake", "--preprocess", "off", "--mode", "sequential", "--max-retries", "0")
@@ -203,3 +207,73 @@ def test_an_input_gone_since_the_run_is_an_export_error(tmp_path: Path) -> None:
     recs = _records(out)
     assert recs["gone.png"]["outputs"] == {"txt": "text/gone.png.txt"}
     assert recs["good.png"]["outputs"] == {"pdf": "pdf/good.png.pdf", "txt": "text/good.png.txt"}
+
+
+# -- row 3: encrypted PDFs, and a PDF that cannot be written ------------------------------
+
+
+def _pdf_text(path: Path, password: str | None = None) -> str:
+    pdf = pdfium.PdfDocument(str(path), password=password)
+    try:
+        return "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+
+
+def test_encrypted_pdf_with_password_gets_its_searchable_pdf(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    encrypted_pdf(src / "secret.pdf", user="pw")
+    good_png(src / "good.png")
+    out = tmp_path / "out"
+    _ok(cli("run", str(src), "--out", str(out), "--format", "pdf", "--password", "pw", *FAKE))
+    recs = _records(out)
+    assert recs["secret.pdf"]["outputs"] == {"pdf": "pdf/secret.pdf.pdf"}
+    assert recs["good.png"]["outputs"] == {"pdf": "pdf/good.png.pdf"}
+    # The searchable copy of an encrypted PDF stays encrypted, with the same password.
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(out / "pdf" / "secret.pdf.pdf")
+    assert "Secret page two" in _pdf_text(out / "pdf" / "secret.pdf.pdf", "pw")
+    assert "good.png" in _pdf_text(out / "pdf" / "good.png.pdf")
+    assert json.loads((out / "summary.json").read_text())["export_errors"] == 0
+
+    # A wrong password at export: that document's PDF is one export error, the other's
+    # PDF is written, and the export succeeds.
+    again = tmp_path / "again"
+    proc = cli("export", "1", "--format", "pdf", "--out", str(again), "--password", "wrong")
+    _ok(proc)
+    assert (again / "pdf" / "good.png.pdf").is_file()
+    assert not (again / "pdf" / "secret.pdf.pdf").exists()
+    (err,) = _errors(again)
+    assert err["kind"] == "export" and err["format"] == "pdf"
+    assert err["path"].endswith("secret.pdf") and "\n" not in err["error"]
+    assert err["error"] == (
+        "cannot write searchable PDF: encrypted PDF: the --password given does not open it"
+    )
+    assert json.loads((again / "summary.json").read_text())["export_errors"] == 1
+    recs = _records(again)
+    assert recs["secret.pdf"]["outputs"] == {} and recs["good.png"]["outputs"]
+    assert "1 document files not written" in proc.stderr
+    # The store forgot the job's password when it ended: without one, that document's
+    # PDF is an export error that says what to do; OCRBATCH_PDF_PASSWORD works as --password.
+    third = tmp_path / "third"
+    _ok(cli("export", "1", "--format", "pdf", "--out", str(third)))
+    (err,) = _errors(third)
+    assert err["error"].endswith("encrypted PDF: it needs a password (pass --password)")
+    fourth = tmp_path / "fourth"
+    env = {"OCRBATCH_PDF_PASSWORD": "pw"}
+    _ok(cli("export", "1", "--format", "pdf", "--out", str(fourth), env=env))
+    assert (fourth / "pdf" / "secret.pdf.pdf").is_file() and _errors(fourth) == []
+
+
+def test_an_owner_only_encrypted_pdf_stays_open_to_all(tmp_path: Path) -> None:
+    from ocrbatch.exporters.pdf import searchable_pdf
+
+    src = encrypted_pdf(tmp_path / "owner-only.pdf", user="")
+    row = {"page_index": 0, "status": "completed", "result_json": None}
+    doc = {"path": str(src), "rel_path": src.name, "status": "completed", "pages": [row]}
+    # The job's --password is for other documents: this one opened without it.
+    others = "for-the-others"
+    searchable_pdf(doc, tmp_path / "out.pdf", password=others)
+    with pikepdf.open(tmp_path / "out.pdf") as pdf:
+        assert pdf.is_encrypted and len(pdf.pages) == 2

@@ -43,9 +43,10 @@ FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
-    """What writing a document may need besides its record: the pixel cap of page
-    images (the searchable PDF)."""
+    """What writing a document may need besides its record: the user password of
+    encrypted input PDFs, the pixel cap of page images (the searchable PDF)."""
 
+    password: str | None = None
     max_pixels: int = RunConfig.model_fields["max_image_pixels"].default
 
 

@@ -17,6 +17,7 @@ painted); viewers substitute one for selection boxes only.
 from __future__ import annotations
 
 import math
+import secrets
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..errors import DocumentError
 from ..model import PageText
 from ..tools.images import image_dpi, load_image
 from .atomic import atomic_bytes_writer
-from .documents import ExportOptions
+from .documents import FATAL_ERRNOS, ExportOptions
 from .layout_xml import completed_pages
 
 __all__ = ["searchable_pdf", "text_layer", "write_pdf"]
@@ -210,8 +211,45 @@ def _image_xobject(
     return xobj, dpi
 
 
-def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_000_000) -> None:
-    """Write the searchable PDF of one document to ``dest`` (raises DocumentError)."""
+def _open(path: str, password: str | None) -> tuple[Any, str]:
+    """The input PDF, and the user password that opened it ("" if it needs none)."""
+    try:
+        return pikepdf.open(path), ""
+    except pikepdf.PasswordError:
+        # Only now: pikepdf warns when a password is given that a PDF does not need.
+        if not password:
+            raise DocumentError("encrypted PDF: it needs a password (pass --password)") from None
+        try:
+            return pikepdf.open(path, password=password), password
+        except pikepdf.PasswordError:
+            raise DocumentError("encrypted PDF: the --password given does not open it") from None
+
+
+def _encryption(pdf: Any, user_password: str) -> Any:
+    """An encrypted input stays encrypted: the same user password (the one that opened
+    it), AES-256, its permissions; its owner password is unknown to us, so a random one
+    keeps those permissions binding. False: the input was not encrypted."""
+    if not pdf.is_encrypted:
+        return False
+    return pikepdf.Encryption(
+        user=user_password, owner=secrets.token_urlsafe(24), R=6, allow=pdf.allow
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def searchable_pdf(
+    doc: Mapping[str, Any],
+    dest: Path,
+    *,
+    password: str | None = None,
+    max_pixels: int = 250_000_000,
+) -> None:
+    """Write the searchable PDF of one document to ``dest`` (raises DocumentError; an
+    OSError only where the output folder as a whole cannot take the file: disk full,
+    read-only). ``password`` opens an encrypted input PDF."""
     path = str(doc["path"])
     pages = list(completed_pages(doc))
     is_pdf = path.lower().endswith(".pdf")
@@ -221,7 +259,8 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
         p["page_index"] for p in doc["pages"] if (p.get("info") or {}).get("path") == "text-layer"
     }
     try:
-        with pikepdf.open(path) if is_pdf else pikepdf.new() as pdf:
+        pdf, user_password = _open(path, password) if is_pdf else (pikepdf.new(), "")
+        with pdf:
             font = _font(pdf)
             for index, text in pages:
                 if text is None:
@@ -238,13 +277,19 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
                 page.contents_add(pdf.make_stream(draw))
                 _overlay(pdf, page, text, font)
             with atomic_bytes_writer(dest) as f:
-                pdf.save(cast(BinaryIO, f))
-    except (OSError, pikepdf.PdfError, ValueError) as exc:
-        raise DocumentError(
-            f"cannot write searchable PDF: {' '.join(str(exc).split())[:200]}"
-        ) from None
+                pdf.save(cast(BinaryIO, f), encryption=_encryption(pdf, user_password))
+    except DocumentError as exc:
+        raise DocumentError(f"cannot write searchable PDF: {exc.message}") from None
+    except OSError as exc:
+        if exc.errno in FATAL_ERRNOS:
+            raise
+        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
+    except Exception as exc:
+        # The input is outside our control and qpdf/Pillow raise many kinds: whatever
+        # they raise, it is this document's problem, not the whole export's.
+        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
 
 
 def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
     """pdf/<input tree>/<file name>.pdf of a completed document."""
-    searchable_pdf(doc, dest, max_pixels=options.max_pixels)
+    searchable_pdf(doc, dest, password=options.password, max_pixels=options.max_pixels)
