@@ -17,11 +17,13 @@ from typing import Any
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
+from lxml import etree
 
 from ocrbatch.exporters import export_all, remove_stale_temp_files, temp_prefix
 from ocrbatch.exporters.atomic import atomic_writer
+from ocrbatch.exporters.layout_xml import alto_document, hocr_document, xml_safe
 from ocrbatch.exporters.paths import DOCUMENT_FORMATS, NAME_MAX, fit_name, output_relpath
-from ocrbatch.model import PageText
+from ocrbatch.model import Block, Line, PageText, Word
 from tests.badfiles import encrypted_pdf, good_png
 
 Cli = Callable[..., CompletedProcess[str]]
@@ -277,3 +279,46 @@ def test_an_owner_only_encrypted_pdf_stays_open_to_all(tmp_path: Path) -> None:
     searchable_pdf(doc, tmp_path / "out.pdf", password=others)
     with pikepdf.open(tmp_path / "out.pdf") as pdf:
         assert pdf.is_encrypted and len(pdf.pages) == 2
+
+
+# -- row 5: characters XML 1.0 forbids ----------------------------------------------------
+
+BAD_XML = "\x01\x1b\x08\ufffe\uffff"
+
+
+def test_xml_safe_replaces_what_xml_forbids_and_keeps_the_rest() -> None:
+    assert xml_safe("a\tb\nc\rd é 東 \U0001f600") == "a\tb\nc\rd é 東 \U0001f600"
+    assert xml_safe("x\x00\x01\x1b\ud800\udfff\ufffe\uffffy") == "x" + "\ufffd" * 7 + "y"
+
+
+def test_hocr_and_alto_parse_with_lone_surrogates_and_control_characters() -> None:
+    bad = "w\ud800\x01\ufffe"
+    box = (0, 0, 9, 9)
+    line = Line((Word(bad, box, 0.9),), box, 0.9)
+    page = PageText(bad, 0.9, 100, 50, (Block((line,), box),))
+    row = {"page_index": 0, "status": "completed", "result_json": page.to_dict()}
+    doc = {"path": f"/in/n{BAD_XML}\udcff.png", "rel_path": f"n{BAD_XML}.png", "pages": [row]}
+    for data in (hocr_document(doc), alto_document(doc)):
+        root = etree.fromstring(data)
+        words = [e.text or e.get("CONTENT") for e in root.iter() if "\ufffd" in (e.text or
+                 e.get("CONTENT") or "")]  # fmt: skip
+        assert "w\ufffd\ufffd\ufffd" in words
+
+
+def test_control_characters_in_text_and_file_names_give_parseable_xml(
+    cli: Cli, tmp_path: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    good_png(src / f"ctl{BAD_XML}.png")
+    good_png(src / "plain.png")
+    out = tmp_path / "out"
+    text = json.dumps("{name} a\x01b \x1b[31m \ufffe\uffff end")
+    _ok(cli("run", str(src), "--out", str(out), "--format", "hocr,alto",
+            "--engine-opt", f"text={text}", *FAKE))  # fmt: skip
+    files = sorted((out / "hocr").iterdir()) + sorted((out / "alto").iterdir())
+    assert len(files) == 4
+    for f in files:
+        root = etree.parse(str(f)).getroot()  # raises on invalid XML
+        content = "".join(root.itertext()) + " ".join(e.get("CONTENT") or "" for e in root.iter())
+        assert "a\ufffdb" in content and "\x01" not in content
