@@ -4,6 +4,7 @@ The fake engine and --preprocess off keep each test to a few seconds."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import pypdfium2 as pdfium
 import pytest
 from lxml import etree
 
-from ocrbatch.exporters import export_all, remove_stale_temp_files, temp_prefix
+from ocrbatch.exporters import csv_cell, export_all, remove_stale_temp_files, temp_prefix
 from ocrbatch.exporters.atomic import atomic_writer
 from ocrbatch.exporters.layout_xml import alto_document, hocr_document, xml_safe
 from ocrbatch.exporters.paths import DOCUMENT_FORMATS, NAME_MAX, fit_name, output_relpath
@@ -322,3 +323,37 @@ def test_control_characters_in_text_and_file_names_give_parseable_xml(
         root = etree.parse(str(f)).getroot()  # raises on invalid XML
         content = "".join(root.itertext()) + " ".join(e.get("CONTENT") or "" for e in root.iter())
         assert "a\ufffdb" in content and "\x01" not in content
+
+
+# -- row 6: CSV injection -----------------------------------------------------------------
+
+
+def test_csv_cell() -> None:
+    for bad in ("=1+2", "+1", "-x", "@SUM(A1)", "\tx", "\rx", "\nx"):
+        assert csv_cell(bad) == "'" + bad
+    for fine in ("scan.png", "", "1-2", "a=b"):
+        assert csv_cell(fine) == fine
+    for number in (-1.5, 0, 3, None):
+        assert csv_cell(number) == number
+
+
+def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["=1+2.png", "+cmd.png", "-x.png", "@SUM(A1).png", "\ttab.png", "\rcr.png", "ok.png"]
+    for n in names:
+        good_png(src / n)
+    out = tmp_path / "out"
+    _ok(cli("run", str(src), "--out", str(out), "--format", "csv",
+            "--engine-opt", "text={name}", *FAKE))  # fmt: skip
+    with (out / "results.csv").open(encoding="utf-8", newline="") as f:
+        rows = {r["rel_path"]: r for r in csv.DictReader(f)}
+    assert len(rows) == len(names)
+    for n in names:
+        key = n if n == "ok.png" else "'" + n
+        row = rows[key]
+        assert row["text"] == key  # the text is the file name: neutralized the same way
+        assert row["status"] == "completed" and row["pages"] == "1"
+        assert float(row["confidence"]) == 0.9  # numbers stay numbers
+    # results.jsonl keeps the values as they are.
+    assert set(_records(out)) == set(names)

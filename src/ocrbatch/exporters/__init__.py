@@ -10,6 +10,7 @@ from .formats import (
     DOCUMENT_WRITERS,
     RECORD_FORMATS,
     ExportResult,
+    csv_cell,
     export_all,
     remove_stale_temp_outputs,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ExportResult",
     "atomic_writer",
     "build_summary",
+    "csv_cell",
     "document_record",
     "error_records",
     "export_all",

@@ -24,6 +24,7 @@ __all__ = [
     "RECORD_FORMATS",
     "ExportResult",
     "RecordExporter",
+    "csv_cell",
     "export_all",
     "remove_stale_temp_outputs",
     "safe_relpath",
@@ -79,6 +80,19 @@ CSV_FIELDS = (
     "text",
 )
 
+# OWASP's CSV injection rule: a spreadsheet may run a cell that starts with one of these
+# as a formula. LF is not on OWASP's list; a cell starting with it is rare enough that
+# guarding it too costs nothing.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (shown
+    as text); numbers and other values as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
 
 def _csv(docs: Iterable[Raw], out: Path, outputs: Outputs) -> Path:
     path = out / "results.csv"
@@ -90,7 +104,7 @@ def _csv(docs: Iterable[Raw], out: Path, outputs: Outputs) -> Path:
             acc = rec["accuracy"] or {}
             rec.update({k: acc.get(k) for k in ("cer", "wer", "bow")})
             rec["review_pages"] = " ".join(map(str, rec["review_pages"]))
-            w.writerow(rec)
+            w.writerow({k: csv_cell(rec[k]) for k in CSV_FIELDS})
     return path
 
 
