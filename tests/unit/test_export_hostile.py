@@ -357,3 +357,32 @@ def test_csv_cells_a_spreadsheet_would_run_start_with_a_quote(cli: Cli, tmp_path
         assert float(row["confidence"]) == 0.9  # numbers stay numbers
     # results.jsonl keeps the values as they are.
     assert set(_records(out)) == set(names)
+
+
+def test_a_full_disk_in_a_per_document_format_stops_the_export_in_one_line(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import ocrbatch
+    from ocrbatch.errors import OutputError
+    from ocrbatch.exporters import formats
+    from ocrbatch.service import open_store
+
+    src = tmp_path / "in"
+    src.mkdir()
+    good_png(src / "a.png")
+    cfg = {"engine": "fake", "preprocess": "off", "mode": "sequential", "formats": "txt"}
+
+    def full(doc: Any, dest: Path, options: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setitem(formats.DOCUMENT_WRITERS, "txt", full)
+    # Not one document's problem: every later file would fail alike.
+    with pytest.raises(OutputError, match=r"No space left on device.*ocrbatch export 1"):
+        ocrbatch.run([str(src)], tmp_path / "out", db=db_url, config=cfg)
+    st = open_store(db_url)
+    try:
+        assert st.get_job(1).outputs == "incomplete"
+    finally:
+        st.close()
