@@ -55,7 +55,16 @@ def find_ground_truth(path: str, rel_path: str, rules: GroundTruthRules) -> Path
         parts = [p for p in rel.parent.parts if p not in ("/", "..", ".")]
         found += _candidates(Path(rules.folder).joinpath(*parts), name)
     found += _candidates(Path(path).parent, name)
-    return next((p for p in found if p.is_file()), None)
+    return next((p for p in found if _is_file(p)), None)
+
+
+def _is_file(path: Path) -> bool:
+    # A candidate the file system cannot even look up (a name over 255 bytes: the input
+    # was named near the limit; a folder we may not read) is simply not there.
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)

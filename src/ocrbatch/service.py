@@ -30,7 +30,15 @@ from .executors import (
     preflight,
     refuse_in_worker_startup,
 )
-from .exporters import atomic_writer, build_summary, error_records, export_all
+from .exporters import (
+    ExportOptions,
+    atomic_writer,
+    build_summary,
+    error_records,
+    export_all,
+    remove_stale_temp_outputs,
+    temp_prefix,
+)
 from .groundtruth import GroundTruthRules
 from .model import JobStatus
 from .progress import Reporter
@@ -88,7 +96,8 @@ def _check_out(out: Path) -> Path:
     out = out.expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".ocrbatch-write-test-"):
+        # Named as the atomic writer names its temp files: cleared if we are killed here.
+        with tempfile.NamedTemporaryFile(dir=out, prefix=temp_prefix(), suffix=".tmp"):
             pass
     except OSError as exc:
         raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
@@ -405,6 +414,10 @@ def _write_outputs(
     own = out is None
     partial = job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
     out_dir = _check_out(out or Path(job.output_path or f"ocrbatch-results/job-{job_id}"))
+    # Temp files of a writer that was killed (kill -9 during export) would stay forever.
+    stale = remove_stale_temp_outputs(out_dir)
+    if stale:
+        log.info("stale_temp_files_removed", folder=str(out_dir), files=stale)
     try:
         summary = _write_files(st, job_id, cfg, workers, formats, out_dir, partial)
     except OSError as exc:
@@ -432,10 +445,17 @@ def _write_files(
 ) -> dict[str, Any]:
     # Scores and review flags go into the pages' info first, so the results carry them.
     evaluation = evaluate_job(st, job_id, _rules(cfg), cfg.min_confidence)
-    export_all(formats or cfg.formats, lambda: st.iter_documents(job_id), out_dir)
+    result = export_all(
+        formats or cfg.formats,
+        lambda: st.iter_documents(job_id),
+        out_dir,
+        ExportOptions(password=cfg.password, max_pixels=cfg.max_image_pixels),
+    )
     with atomic_writer(out_dir / "errors.jsonl") as f:
         for rec in error_records(st.iter_failed_pages(job_id)):
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        for problem in result.problems:
+            f.write(json.dumps(problem.record(), ensure_ascii=False) + "\n")
     summary = _summary(st, job_id, cfg, workers)
     if partial:
         summary["partial"] = True  # written at a pause: the job has pages left
@@ -445,6 +465,8 @@ def _write_files(
     ):
         if section is not None:
             summary[key] = section
+    # Files of documents that could not be written (errors.jsonl, kind "export").
+    summary["export_errors"] = len(result.problems)
     with atomic_writer(out_dir / "summary.json") as f:
         f.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     st.update_job(job_id, summary=summary)
@@ -466,12 +488,16 @@ def export(
     db: str | None = None,
     formats: Sequence[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
-    """Rebuild result files (and summary.json, errors.jsonl) from the store at any time."""
+    """Rebuild result files (and summary.json, errors.jsonl) from the store at any time.
+
+    ``password`` opens encrypted input PDFs for the searchable PDF (the store keeps the
+    job's own only until the job ends)."""
     st = open_store(db)
     try:
         info = st.get_job(job)
-        cfg = make_config(info.ocr_config)
+        cfg = _with_password(make_config(info.ocr_config), password)
         if formats is not None:
             cfg = validate(RunConfig, {**cfg.model_dump(), "formats": list(formats)}, "export")
         return _write_outputs(

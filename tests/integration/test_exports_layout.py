@@ -246,7 +246,7 @@ def test_run_writes_all_layout_formats_from_real_ocr(tmp_path: Path, db_url: str
 
 def test_a_pdf_that_cannot_be_written_is_one_line_and_the_others_go_on(tmp_path: Path) -> None:
     from ocrbatch.errors import DocumentError
-    from ocrbatch.exporters.pdf import export_pdf
+    from ocrbatch.exporters import export_all
 
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.4 not really")
@@ -254,7 +254,10 @@ def test_a_pdf_that_cannot_be_written_is_one_line_and_the_others_go_on(tmp_path:
     with pytest.raises(DocumentError, match=r"^cannot write searchable PDF: ") as err:
         searchable_pdf(docs[0], tmp_path / "x.pdf")
     assert "\n" not in err.value.message
-    assert export_pdf(docs, tmp_path / "out") == [tmp_path / "out" / "pdf"]
+    result = export_all(["pdf"], lambda: docs, tmp_path / "out")
+    assert result.written == [tmp_path / "out" / "pdf"]
+    (problem,) = result.problems
+    assert (problem.path, problem.format, problem.error) == (str(broken), "pdf", err.value.message)
     assert sorted(p.name for p in (tmp_path / "out" / "pdf").iterdir()) == ["ok.tif.pdf"]
 
 

@@ -173,6 +173,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         t.add_row("results", str(summary["output"]))
     if summary["pages"]["failed"] or summary["documents"]["failed"]:
         t.add_row("errors", str(Path(summary["output"] or ".") / "errors.jsonl"))
+    if summary.get("export_errors"):
+        t.add_row(
+            "export errors",
+            f"{summary['export_errors']} document files not written (errors.jsonl, kind export)",
+        )
     review = summary.get("review")
     if review:
         t.add_row(

@@ -16,6 +16,7 @@ from .app import (
     FailUnderOpt,
     JobArg,
     app,
+    err,
     finish,
     num,
     out,
@@ -161,8 +162,17 @@ def export(
         Path | None, typer.Option("--out", "-o", help="Output folder [default: the job's].")
     ] = None,
     db: DbOpt = None,
+    password: JobPasswordOpt = None,
 ) -> None:
-    """Rebuild result files from the store."""
+    """Rebuild result files from the store.
+
+    --password opens encrypted input PDFs for --format pdf (needed once the job has
+    ended: the store forgets the job's password then).
+    """
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
-    summary = service.export(job, db=db, formats=formats, out=out_dir)
+    summary = service.export(job, db=db, formats=formats, out=out_dir, password=password)
     out.print(f"exported job {summary['job']} ({', '.join(formats)})")
+    if summary.get("export_errors"):
+        err.print(
+            f"{summary['export_errors']} document files not written: see errors.jsonl (kind export)"
+        )

@@ -8,33 +8,61 @@ words, their boxes (polygons where text is rotated) and confidences.
   rotated words. tests/data/schemas holds the XSD the tests validate against.
 
 Documents are written from the store's records with the standard library's XML writer
-(escaping is its job, not ours).
+(escaping is its job, not ours). What it does not do is refuse characters that XML 1.0
+forbids (C0 controls but tab, LF and CR; U+FFFE, U+FFFF; lone surrogates), which reach
+us in recognized text, PDF text layers and file names: :func:`xml_safe` replaces each
+with U+FFFD, in every text and attribute, so the file always parses.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..model import Box, PageText, Word
 from .atomic import atomic_bytes_writer
-from .paths import document_path
+from .documents import ExportOptions
 
 __all__ = [
     "ALTO_NS",
     "alto_document",
     "completed_pages",
-    "export_alto",
-    "export_hocr",
     "hocr_document",
+    "write_alto",
+    "write_hocr",
+    "xml_safe",
 ]
 
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XHTML = "http://www.w3.org/1999/xhtml"
 _ALTO_XSD = "http://www.loc.gov/standards/alto/v4/alto-4-4.xsd"
+
+
+# XML 1.0 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with each character that XML 1.0 forbids replaced by U+FFFD."""
+    return _NOT_XML_CHAR.sub("\ufffd", text)
+
+
+def _serialize(root: ET.Element, *, xml_declaration: bool) -> bytes:
+    """The tree as UTF-8 XML, every text and attribute value made :func:`xml_safe`."""
+    for el in root.iter():
+        if el.text:
+            el.text = xml_safe(el.text)
+        if el.tail:
+            el.tail = xml_safe(el.tail)
+        for k, v in el.attrib.items():
+            el.attrib[k] = xml_safe(v)
+    ET.indent(root, space=" ")
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=xml_declaration)
+    return data
 
 
 def completed_pages(doc: Mapping[str, Any]) -> Iterator[tuple[int, PageText | None]]:
@@ -123,9 +151,7 @@ def hocr_document(doc: Mapping[str, Any]) -> bytes:
         '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
     )
-    ET.indent(html, space=" ")
-    body_xml: bytes = ET.tostring(html, encoding="utf-8", xml_declaration=False)
-    return head_xml.encode() + body_xml + b"\n"
+    return head_xml.encode() + _serialize(html, xml_declaration=False) + b"\n"
 
 
 def _pos(el: ET.Element, b: Box) -> None:
@@ -188,30 +214,16 @@ def alto_document(doc: Mapping[str, Any]) -> bytes:
                         shape = ET.SubElement(s, f"{a}Shape")
                         pts = " ".join(f"{x},{y}" for x, y in w.polygon)
                         ET.SubElement(shape, f"{a}Polygon", {"POINTS": pts})
-    ET.indent(root, space=" ")
-    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return data + b"\n"
+    return _serialize(root, xml_declaration=True) + b"\n"
 
 
-def _export(
-    docs: Iterable[Mapping[str, Any]], out: Path, folder: str, suffix: str, render: Any
-) -> list[Path]:
-    root = out / folder
-    n = 0
-    for d in docs:
-        if d["status"] != "completed":
-            continue
-        with atomic_bytes_writer(document_path(root, d["rel_path"], suffix)) as f:
-            f.write(render(d))
-        n += 1
-    return [root] if n else []
+def write_hocr(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """hocr/<input tree>/<file name>.hocr of a completed document."""
+    with atomic_bytes_writer(dest) as f:
+        f.write(hocr_document(doc))
 
 
-def export_hocr(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """hocr/<input tree>/<file name>.hocr per completed document."""
-    return _export(docs, out, "hocr", ".hocr", hocr_document)
-
-
-def export_alto(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """alto/<input tree>/<file name>.xml per completed document."""
-    return _export(docs, out, "alto", ".xml", alto_document)
+def write_alto(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """alto/<input tree>/<file name>.xml of a completed document."""
+    with atomic_bytes_writer(dest) as f:
+        f.write(alto_document(doc))

@@ -17,13 +17,13 @@ painted); viewers substitute one for selection boxes only.
 from __future__ import annotations
 
 import math
+import secrets
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pikepdf
-import structlog
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
@@ -31,12 +31,10 @@ from ..errors import DocumentError
 from ..model import PageText
 from ..tools.images import image_dpi, load_image
 from .atomic import atomic_bytes_writer
+from .documents import FATAL_ERRNOS, ExportOptions
 from .layout_xml import completed_pages
-from .paths import document_path
 
-__all__ = ["export_pdf", "searchable_pdf", "text_layer"]
-
-log = structlog.get_logger("ocrbatch.export")
+__all__ = ["searchable_pdf", "text_layer", "write_pdf"]
 
 _FONT = "OcrbatchGlyphless"
 _ADVANCE = 0.5  # glyph advance in em (the font's /DW 500)
@@ -213,8 +211,45 @@ def _image_xobject(
     return xobj, dpi
 
 
-def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_000_000) -> None:
-    """Write the searchable PDF of one document to ``dest`` (raises DocumentError)."""
+def _open(path: str, password: str | None) -> tuple[Any, str]:
+    """The input PDF, and the user password that opened it ("" if it needs none)."""
+    try:
+        return pikepdf.open(path), ""
+    except pikepdf.PasswordError:
+        # Only now: pikepdf warns when a password is given that a PDF does not need.
+        if not password:
+            raise DocumentError("encrypted PDF: it needs a password (pass --password)") from None
+        try:
+            return pikepdf.open(path, password=password), password
+        except pikepdf.PasswordError:
+            raise DocumentError("encrypted PDF: the --password given does not open it") from None
+
+
+def _encryption(pdf: Any, user_password: str) -> Any:
+    """An encrypted input stays encrypted: the same user password (the one that opened
+    it), AES-256, its permissions; its owner password is unknown to us, so a random one
+    keeps those permissions binding. False: the input was not encrypted."""
+    if not pdf.is_encrypted:
+        return False
+    return pikepdf.Encryption(
+        user=user_password, owner=secrets.token_urlsafe(24), R=6, allow=pdf.allow
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def searchable_pdf(
+    doc: Mapping[str, Any],
+    dest: Path,
+    *,
+    password: str | None = None,
+    max_pixels: int = 250_000_000,
+) -> None:
+    """Write the searchable PDF of one document to ``dest`` (raises DocumentError; an
+    OSError only where the output folder as a whole cannot take the file: disk full,
+    read-only). ``password`` opens an encrypted input PDF."""
     path = str(doc["path"])
     pages = list(completed_pages(doc))
     is_pdf = path.lower().endswith(".pdf")
@@ -224,7 +259,8 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
         p["page_index"] for p in doc["pages"] if (p.get("info") or {}).get("path") == "text-layer"
     }
     try:
-        with pikepdf.open(path) if is_pdf else pikepdf.new() as pdf:
+        pdf, user_password = _open(path, password) if is_pdf else (pikepdf.new(), "")
+        with pdf:
             font = _font(pdf)
             for index, text in pages:
                 if text is None:
@@ -241,24 +277,19 @@ def searchable_pdf(doc: Mapping[str, Any], dest: Path, *, max_pixels: int = 250_
                 page.contents_add(pdf.make_stream(draw))
                 _overlay(pdf, page, text, font)
             with atomic_bytes_writer(dest) as f:
-                pdf.save(cast(BinaryIO, f))
-    except (OSError, pikepdf.PdfError, ValueError) as exc:
-        raise DocumentError(
-            f"cannot write searchable PDF: {' '.join(str(exc).split())[:200]}"
-        ) from None
+                pdf.save(cast(BinaryIO, f), encryption=_encryption(pdf, user_password))
+    except DocumentError as exc:
+        raise DocumentError(f"cannot write searchable PDF: {exc.message}") from None
+    except OSError as exc:
+        if exc.errno in FATAL_ERRNOS:
+            raise
+        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
+    except Exception as exc:
+        # The input is outside our control and qpdf/Pillow raise many kinds: whatever
+        # they raise, it is this document's problem, not the whole export's.
+        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
 
 
-def export_pdf(docs: Iterable[Mapping[str, Any]], out: Path) -> list[Path]:
-    """pdf/<input tree>/<file name>.pdf per completed document; a document that cannot
-    be written is logged with its reason and the others go on."""
-    root = out / "pdf"
-    n = 0
-    for d in docs:
-        if d["status"] != "completed":
-            continue
-        try:
-            searchable_pdf(d, document_path(root, d["rel_path"], ".pdf"))
-            n += 1
-        except DocumentError as exc:
-            log.warning("pdf_export_failed", path=d["path"], error=exc.message)
-    return [root] if n else []
+def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
+    """pdf/<input tree>/<file name>.pdf of a completed document."""
+    searchable_pdf(doc, dest, password=options.password, max_pixels=options.max_pixels)
