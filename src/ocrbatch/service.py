@@ -149,6 +149,12 @@ def _submit(
 ) -> int:
     now = dt.datetime.now(dt.UTC)
     job_name = name or f"{Path(paths[0].lstrip('@')).name or 'job'}-{now:%Y%m%d-%H%M%S}"
+    # --out is checked before the job exists; the default folder is named after the job.
+    out_path = (
+        str(_check_out(Path(out)))
+        if out
+        else str(_check_out(Path("ocrbatch-results")) / "job-{id}")
+    )
     job_id = st.create_job(
         name=job_name,
         description=description,
@@ -157,15 +163,15 @@ def _submit(
         inputs=paths,
         mode=cfg.mode,
         priority=priority,
-        output_path=None,
+        output_path=out_path,
         force=force,
         max_workers=cfg.workers,
         batch_size=cfg.batch_size,
         timeout=cfg.timeout,
         max_retries=cfg.max_retries,
     )
-    out_dir = _check_out(Path(out) if out else Path("ocrbatch-results") / f"job-{job_id}")
-    st.update_job(job_id, output_path=str(out_dir), error_log_path=str(out_dir / "errors.jsonl"))
+    if not out:
+        _check_out(Path(st.get_job(job_id).output_path or "."))
     ingest(st, st.get_job(job_id))
     if queue:
         # Only now: a worker never sees a job whose discovery is half done (a crash

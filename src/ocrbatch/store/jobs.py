@@ -122,6 +122,7 @@ class JobOps(StoreParts):
                     result_key=result_key,
                     inputs=list(inputs),
                     output_path=output_path,
+                    error_log_path=f"{output_path}/errors.jsonl" if output_path else None,
                     force=force,
                     total_documents=0,
                     processed_documents=0,
@@ -140,9 +141,19 @@ class JobOps(StoreParts):
                     queue=queue,
                 )
             )
-            job_id = res.inserted_primary_key
-            assert job_id is not None
-            return int(job_id[0])
+            key = res.inserted_primary_key
+            assert key is not None
+            job_id = int(key[0])
+            if output_path is not None and "{id}" in output_path:
+                # The default output folder is named after the job: set in the same
+                # transaction, so a crash never leaves a job without its folder.
+                path = output_path.replace("{id}", str(job_id))
+                c.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id)
+                    .values(output_path=path, error_log_path=f"{path}/errors.jsonl")
+                )
+            return job_id
 
     def get_job(self, ref: int | str) -> JobInfo:
         """A job by id, or by name (the newest job of that name)."""
