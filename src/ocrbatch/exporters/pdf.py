@@ -29,6 +29,7 @@ from PIL import Image
 
 from ..errors import DocumentError
 from ..model import PageText
+from ..tools.files import check_regular, open_file
 from ..tools.images import image_dpi, load_image
 from .atomic import atomic_bytes_writer
 from .documents import FATAL_ERRNOS, ExportOptions
@@ -173,7 +174,7 @@ def _image_xobject(
 ) -> tuple[Any, float]:
     """The page image as an XObject (a JPEG's own bytes where possible) and its dpi."""
     if index == 0:
-        with Image.open(path) as im:
+        with open_file(path) as f, Image.open(f) as im:
             upright = im.getexif().get(0x0112, 1) in (0, 1)
             if (
                 im.format == "JPEG"
@@ -182,8 +183,9 @@ def _image_xobject(
                 and im.size == (text.width, text.height)
             ):
                 dpi = image_dpi(im) or text.dpi or DEFAULT_DPI
+                f.seek(0)
                 xobj = pdf.make_stream(
-                    Path(path).read_bytes(),
+                    f.read(),
                     Type=Name.XObject,
                     Subtype=Name.Image,
                     Width=im.width,
@@ -258,6 +260,7 @@ def searchable_pdf(
     native = {
         p["page_index"] for p in doc["pages"] if (p.get("info") or {}).get("path") == "text-layer"
     }
+    check_regular(path)  # qpdf opens the path itself: never a FIFO or a device
     try:
         pdf, user_password = _open(path, password) if is_pdf else (pikepdf.new(), "")
         with pdf:

@@ -6,14 +6,13 @@ becomes a :class:`~ocrbatch.errors.DocumentError` with a one-line reason.
 
 from __future__ import annotations
 
-import errno
-import os
 import warnings
 from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DocumentError
+from .files import open_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -49,27 +48,6 @@ IMAGE_EXTENSIONS = frozenset(
 MULTIPAGE_EXTENSIONS = frozenset({".tif", ".tiff"})
 # A TIFF claiming more frames than this is treated as broken past that point.
 _MAX_FRAMES = 100_000
-
-
-def open_file(path: str) -> IO[bytes]:
-    """Open ``path`` for reading, translating OS errors into one-line document errors."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - the caller owns and closes the handle
-    except FileNotFoundError:
-        raise DocumentError("file not found (moved or deleted after discovery?)") from None
-    except PermissionError:
-        raise DocumentError("permission denied: cannot read the file") from None
-    except IsADirectoryError:
-        raise DocumentError("is a directory, not a file") from None
-    except OSError as exc:
-        raise DocumentError(f"cannot open file: {os.strerror(exc.errno or errno.EIO)}") from None
-    try:
-        if os.fstat(f.fileno()).st_size == 0:
-            raise DocumentError("empty file (0 bytes)")
-    except BaseException:
-        f.close()
-        raise
-    return f
 
 
 def _open_image(f: IO[bytes], max_pixels: int) -> Image.Image:

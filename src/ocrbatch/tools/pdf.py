@@ -24,6 +24,7 @@ from PIL import Image
 
 from ..errors import DocumentError
 from ..model import Block, Line, PageText, Word
+from .files import check_regular
 
 __all__ = ["PDF_EXTENSIONS", "RenderPlan", "page_sizes", "plan_render", "render_page", "text_layer"]
 
@@ -52,6 +53,9 @@ _MIN_READABLE = 0.7
 def _document(path: str, password: str | None) -> Iterator[Any]:
     import pypdfium2 as pdfium
 
+    # PDFium opens the path itself (a blocking fopen): a FIFO would hang it, a device
+    # would be read forever. Only a regular file gets that far.
+    check_regular(path)
     with _LOCK:
         try:
             doc = pdfium.PdfDocument(path, password=password or None)
