@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import hashlib
+import itertools
+import os
+import posixpath
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import (
     Connection,
@@ -73,8 +77,9 @@ class DocumentOps(StoreParts):
                     .group_by(documents.c.content_hash)
                 )
                 previous = {h: i for h, i in c.execute(q)}
+            rels = self._unique_rel_paths(c, job_id, docs)
             rows = []
-            for d in docs:
+            for d, rel in zip(docs, rels, strict=True):
                 old = previous.get(d.content_hash or "") if not d.error else None
                 status = (
                     DocumentStatus.FAILED
@@ -87,7 +92,7 @@ class DocumentOps(StoreParts):
                     dict(
                         job_id=job_id,
                         path=d.path,
-                        rel_path=d.rel_path,
+                        rel_path=rel,
                         file_size=d.size,
                         content_hash=d.content_hash,
                         result_key=key,
@@ -156,6 +161,31 @@ class DocumentOps(StoreParts):
         return len(docs), reused
 
     @staticmethod
+    def _unique_rel_paths(c: Connection, job_id: int, docs: Sequence[DocumentRef]) -> list[str]:
+        """Each document's rel_path, made unique in the job: it names the document's
+        output files (text/, hocr/, alto/, pdf/), so a duplicate would overwrite them.
+
+        Discovery names documents by their input, so this is a safety net: a newcomer
+        whose rel_path is taken (by a stored document, or earlier in this batch) gets
+        its absolute path without the leading /, else a short hash of its path before
+        the extension. Deterministic: a discovery resumed after a crash (which skips the
+        stored paths) names the rest exactly as an uninterrupted one would.
+        """
+        taken = _rel_paths_in_job(c, job_id, {d.rel_path for d in docs})
+        rels = []
+        for d in docs:
+            rel = d.rel_path
+            if rel in taken:
+                rel = next(
+                    alt
+                    for alt in _alternatives(d.path, rel)
+                    if alt not in taken and not _rel_paths_in_job(c, job_id, {alt})
+                )
+            taken.add(rel)
+            rels.append(rel)
+        return rels
+
+    @staticmethod
     def _copy_pages(c: Connection, job_id: int, doc_id: int, old_doc: int, now: dt.datetime) -> int:
         """Copy the completed page rows of ``old_doc`` to ``doc_id``."""
         cols = [
@@ -196,3 +226,25 @@ class DocumentOps(StoreParts):
             )
         )
         return int(res.rowcount or 0)
+
+
+def _rel_paths_in_job(c: Connection, job_id: int, rels: set[str]) -> set[str]:
+    """Which of ``rels`` the job's documents already have (ix_documents_job_id_rel_path)."""
+    if not rels:
+        return set()
+    q = select(documents.c.rel_path).where(
+        documents.c.job_id == job_id, documents.c.rel_path.in_(sorted(rels))
+    )
+    return {r[0] for r in c.execute(q)}
+
+
+def _alternatives(path: str, rel: str) -> Iterator[str]:
+    """Other names for the document at ``path`` whose ``rel`` is taken, most readable first."""
+    full = path.replace(os.sep, "/").lstrip("/")
+    if full and full != rel:
+        yield full
+    stem, ext = posixpath.splitext(rel)
+    tag = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
+    yield f"{stem}~{tag}{ext}"
+    for n in itertools.count(2):
+        yield f"{stem}~{tag}-{n}{ext}"

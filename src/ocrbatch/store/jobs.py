@@ -178,6 +178,12 @@ class JobOps(StoreParts):
             rows = c.execute(select(jobs).order_by(jobs.c.id.desc()).limit(limit)).mappings()
             return [JobInfo.from_row(r) for r in rows]
 
+    def output_folders(self) -> list[tuple[int, str]]:
+        """(job id, output folder) of every job: what ocrbatch wrote, never an input."""
+        with self.engine.connect() as c:
+            q = select(jobs.c.id, jobs.c.output_path).where(jobs.c.output_path.is_not(None))
+            return [(int(i), str(p)) for i, p in c.execute(q.order_by(jobs.c.id))]
+
     def update_job(self, job_id: int, **values: Any) -> None:
         with self._begin() as c:
             c.execute(update(jobs).where(jobs.c.id == job_id).values(updated_at=utcnow(), **values))

@@ -48,6 +48,7 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
             ) from None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
+        self._sqlite_file: Path | None = None
         if self.dialect == "sqlite":
             db = parsed.database
             if not db or db == ":memory:":
@@ -55,7 +56,8 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
                 kwargs["poolclass"] = StaticPool
                 kwargs["connect_args"] = {"check_same_thread": False}
             else:
-                _private_file(Path(db).expanduser())
+                self._sqlite_file = Path(db).expanduser()
+                _private_file(self._sqlite_file)
                 kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
@@ -121,6 +123,14 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def database_files(self) -> list[Path]:
+        """The files a SQLite store writes (the database, its WAL, shared-memory and
+        journal files), which discovery must never take for inputs; none for a server."""
+        db = self._sqlite_file
+        if db is None:
+            return []
+        return [db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal"))]
 
     def _begin(self) -> Any:
         """A write transaction (on SQLite it holds the write lock from its start)."""

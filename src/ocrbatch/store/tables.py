@@ -132,6 +132,8 @@ documents = Table(
     Column("completed_at", UTCDateTime),
     Index(None, "job_id", "id"),
     Index(None, "job_id", "path"),
+    # rel_path names the document's output files: add_documents keeps it unique in a job.
+    Index(None, "job_id", "rel_path"),
     Index(None, "result_key", "content_hash", "status"),
 )
 
