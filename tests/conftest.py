@@ -66,23 +66,49 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+def _drop_file_permission_override() -> None:
+    """In the child before exec: root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH is
+    held by file permissions like any user (it still reads and writes what it owns)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: gone after exec
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``ocrbatch ARGS`` in a subprocess; returns the completed process."""
+    """Run ``ocrbatch ARGS`` in a subprocess; returns the completed process.
+
+    ``unprivileged``: file permissions hold for it (chmod 000 stops it) even when the
+    tests run as root; the test skips where that cannot be arranged.
+    """
 
     def run(
-        *args: str, timeout: float = 240, check: bool = False, env: dict[str, str] | None = None
+        *args: str,
+        timeout: float = 240,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+        unprivileged: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "OCRBATCH_DB": f"sqlite:///{tmp_path / 'cli.db'}", **(env or {})}
-        proc = subprocess.run(
-            [sys.executable, "-m", "ocrbatch", "--progress", "log", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            cwd=tmp_path,
-            check=False,
-        )
+        drop = unprivileged and os.geteuid() == 0 and sys.platform == "linux"
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "ocrbatch", "--progress", "log", *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=full_env,
+                cwd=tmp_path,
+                check=False,
+                preexec_fn=_drop_file_permission_override if drop else None,
+            )
+        except subprocess.SubprocessError as exc:
+            if drop and not isinstance(exc, subprocess.TimeoutExpired):
+                pytest.skip(f"cannot run without root's file-permission override: {exc}")
+            raise
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"ocrbatch {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"

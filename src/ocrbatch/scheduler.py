@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -65,17 +66,28 @@ def owner_alive(job: JobInfo) -> bool:
     return job.heartbeat_at is not None and time.time() - job.heartbeat_at < _HEARTBEAT_STALE
 
 
-def ingest(store: Store, job: JobInfo, *, batch_size: int = 500) -> int:
+def ingest(
+    store: Store,
+    job: JobInfo,
+    *,
+    exclude: Sequence[tuple[str, str]] = (),
+    batch_size: int = 500,
+) -> int:
     """Discover the job's inputs into the store, a batch per transaction.
 
     Safe to repeat after a crash: paths the job already has are skipped, so every
-    document is stored exactly once. Returns the number of documents added.
+    document is stored exactly once. ``exclude``: (real path, what) of ocrbatch's own
+    files and folders, never inputs. Returns the number of documents added.
     """
     added = 0
     max_retries = int(job.max_retries if job.max_retries is not None else 3)
     cfg = RunConfig.model_validate(job.ocr_config)
     options = DiscoveryOptions(
-        dpi=cfg.dpi, max_pixels=cfg.max_image_pixels, password=cfg.password, pages=cfg.pages
+        dpi=cfg.dpi,
+        max_pixels=cfg.max_image_pixels,
+        password=cfg.password,
+        pages=cfg.pages,
+        exclude=tuple(exclude),
     )
     for batch in discover(job.inputs, batch_size=batch_size, options=options):
         known = store.known_paths(job.id, [d.path for d in batch])

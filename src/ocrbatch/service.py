@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from .config import RunConfig, default_db_url, validate
-from .discovery import check_inputs
+from .config import RunConfig, default_cache_dir, default_db_url, validate
+from .discovery import apart, check_inputs
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, JobStateError, OutputError
 from .evaluation import evaluate_job
@@ -92,6 +92,34 @@ def make_config(config: RunConfig | Mapping[str, Any] | None = None, **overrides
     return cfg.model_copy(update={"engine_options": opts})
 
 
+# A job without --out writes to ocrbatch-results/job-<id> under the working folder.
+_DEFAULT_OUT = Path("ocrbatch-results")
+
+
+def _out_root(job: JobInfo) -> Path:
+    """The output folder to keep out of the job's inputs: the job's own, or all of
+    ocrbatch-results/ for a default one (earlier jobs' results are not inputs either)."""
+    out = Path(job.output_path or _DEFAULT_OUT)
+    if out.name == f"job-{job.id}" and out.parent.name == _DEFAULT_OUT.name:
+        return out.parent
+    return out
+
+
+def _own_paths(
+    st: Store, cfg: RunConfig, out_root: Path, inputs: Sequence[str]
+) -> tuple[tuple[str, str], ...]:
+    """(real path, what) of everything ocrbatch itself writes, which is never an input:
+    the output folder, the job database's files (SQLite), the page cache, and the output
+    folders of earlier jobs (unless an input named on the command line lies in one)."""
+    own = [(out_root, "the output folder")]
+    own += [(f, "the job database") for f in st.database_files()]
+    own.append((Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(), "the page cache"))
+    earlier = [
+        (os.path.realpath(p), f"the output folder of job {j}") for j, p in st.output_folders()
+    ]
+    return tuple((os.path.realpath(p), what) for p, what in own) + tuple(apart(inputs, earlier))
+
+
 def _check_out(out: Path) -> Path:
     out = out.expanduser().resolve()
     try:
@@ -124,12 +152,13 @@ def submit(
     """
     refuse_in_worker_startup("ocrbatch.submit()")
     paths = [os.fspath(p) for p in inputs]
-    check_inputs(paths)
     cfg = make_config(config)
     if cfg.ground_truth and not Path(cfg.ground_truth).is_dir():
         raise ConfigError(f"--ground-truth folder not found: {cfg.ground_truth}")
     st = store or open_store(db)
     try:
+        out_root = Path(out).expanduser().resolve() if out else _DEFAULT_OUT.resolve()
+        check_inputs(paths, _own_paths(st, cfg, out_root, paths))
         return _submit(st, paths, out, cfg, name, description, force, priority, queue)
     finally:
         if store is None:
@@ -150,11 +179,7 @@ def _submit(
     now = dt.datetime.now(dt.UTC)
     job_name = name or f"{Path(paths[0].lstrip('@')).name or 'job'}-{now:%Y%m%d-%H%M%S}"
     # --out is checked before the job exists; the default folder is named after the job.
-    out_path = (
-        str(_check_out(Path(out)))
-        if out
-        else str(_check_out(Path("ocrbatch-results")) / "job-{id}")
-    )
+    out_path = str(_check_out(Path(out))) if out else str(_check_out(_DEFAULT_OUT) / "job-{id}")
     job_id = st.create_job(
         name=job_name,
         description=description,
@@ -172,7 +197,8 @@ def _submit(
     )
     if not out:
         _check_out(Path(st.get_job(job_id).output_path or "."))
-    ingest(st, st.get_job(job_id))
+    job = st.get_job(job_id)
+    ingest(st, job, exclude=_own_paths(st, cfg, _out_root(job), job.inputs))
     if queue:
         # Only now: a worker never sees a job whose discovery is half done (a crash
         # before this line leaves a job outside the queue that `resume --here` finishes).
@@ -353,7 +379,7 @@ def _execute(
         job = st.get_job(job.id)
     cfg = make_config(job.ocr_config)
     if not job.discovery_done:
-        ingest(st, job)
+        ingest(st, job, exclude=_own_paths(st, cfg, _out_root(job), job.inputs))
     job = st.get_job(job.id)
     executor = executor_for(cfg, workers)
     control = Control()

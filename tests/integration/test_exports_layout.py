@@ -223,10 +223,13 @@ def test_run_writes_all_layout_formats_from_real_ocr(tmp_path: Path, db_url: str
     assert summary["documents"]["completed"] == 2
     lines = (out / "results.jsonl").read_text().splitlines()
     recs = {Path(r["path"]).name: r for r in map(json.loads, lines)}
-    for name in ("phototest.tif", JPEG.name):
-        hocr = (out / "hocr" / f"{name}.hocr").read_bytes()
-        alto = (out / "alto" / f"{name}.xml").read_bytes()
-        pdf = out / "pdf" / f"{name}.pdf"
+    # Two inputs: each output is named by its input as given, an absolute one without
+    # its leading /.
+    for src in (PHOTOTEST, JPEG):
+        name, rel = src.name, str(src).lstrip("/")
+        hocr = (out / "hocr" / f"{rel}.hocr").read_bytes()
+        alto = (out / "alto" / f"{rel}.xml").read_bytes()
+        pdf = out / "pdf" / f"{rel}.pdf"
         _validate_alto(alto)
         text_words = str(recs[name]["text"]).split()
         hocr_words = [w.text for w in etree.fromstring(hocr).iter("{*}span")
@@ -238,7 +241,7 @@ def test_run_writes_all_layout_formats_from_real_ocr(tmp_path: Path, db_url: str
         pdf_chars = "".join(_pdf_words(pdf)).replace("\ufffe", "-")
         assert pdf_chars == "".join(text_words)
     # The JPEG is embedded as it was: its own bytes are the page image.
-    with pikepdf.open(out / "pdf" / f"{JPEG.name}.pdf") as pdf:
+    with pikepdf.open(out / "pdf" / f"{str(JPEG).lstrip('/')}.pdf") as pdf:
         image = _image(pdf.pages[0])
         assert image.read_raw_bytes() == JPEG.read_bytes()
         assert re.fullmatch(r"/DCTDecode", str(image.Filter))
