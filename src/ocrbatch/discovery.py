@@ -359,8 +359,28 @@ def _page_weights(path: str, opts: DiscoveryOptions) -> list[float]:
     return [float(w * h) for w, h in sizes]
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """A name that is not valid UTF-8 (Python keeps its bytes as lone surrogates), as
+    text the store and the result files can hold: the odd bytes as \\xNN escapes."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def _describe(item: Candidate, opts: DiscoveryOptions) -> DocumentRef:
     path, rel, error = item
+    if not (_utf8(path) and _utf8(rel)):
+        # Results, the store and every output format hold names as UTF-8 text.
+        reason = "its file name is not valid UTF-8 (bytes shown as \\xNN): rename the file"
+        return DocumentRef(
+            path=_shown(path), rel_path=_shown(rel), size=None, content_hash=None, error=reason
+        )
     if error is not None:
         return DocumentRef(path=path, rel_path=rel, size=None, content_hash=None, error=error)
     size: int | None = None

@@ -197,12 +197,33 @@ def process_page(task: PageTask, spec: WorkerSpec | None = None) -> PageOutcome:
         task_id=task.task_id,
         attempt=task.attempt,
         ok=True,
-        page=page.to_dict(),
+        page=_storable(page).to_dict(),
         worker_id=_worker_id,
         processing_time=time.perf_counter() - t0,
         cpu_time=time.process_time() - c0,
         info=info,
     )
+
+
+def _storable(page: PageText) -> PageText:
+    """``page`` with text the store can hold: an engine that returns lone surrogates
+    (invalid UTF-8) would otherwise fail the whole batch's commit, not just this page."""
+    try:
+        page.text.encode("utf-8")
+        "".join(w.text for w in page.words).encode("utf-8")
+    except UnicodeEncodeError:
+        return PageText.from_dict(_fix_strings(page.to_dict()))
+    return page
+
+
+def _fix_strings(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    if isinstance(obj, dict):
+        return {k: _fix_strings(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fix_strings(v) for v in obj]
+    return obj
 
 
 def _is_pdf(path: str) -> bool:

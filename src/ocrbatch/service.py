@@ -359,7 +359,7 @@ def retry_failed(
         if info.status == JobStatus.RUNNING and owner_alive(info):
             raise JobStateError(f"job {info.id} is running in {info.owner}")
         n = st.reset_failed(info.id)
-        log.info("retry_failed", job=info.id, pages=n)
+        log.info("retry_failed", job=info.id, pages_and_documents=n)
         return _execute(st, st.get_job(info.id), reporter, handle_signals, password=password)
     finally:
         st.close()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     bindparam,
+    delete,
     func,
     select,
     update,
@@ -196,9 +197,22 @@ class TaskOps(StoreParts):
     def reset_failed(self, job_id: int) -> int:
         """retry-failed: failed pages back to pending with fresh retries; counters recounted.
 
-        Documents that failed at discovery (no pages) are retried by resume's discovery.
+        Documents that failed at discovery (no pages: unreadable, encrypted without the
+        password...) are dropped and the job's discovery is opened again, so the run
+        that follows describes them anew (the documents it already has are skipped).
+        Returns the pages and documents given another chance.
         """
         with self._begin() as c:
+            undiscovered = select(documents.c.id).where(
+                documents.c.job_id == job_id,
+                documents.c.status == DocumentStatus.FAILED,
+                ~select(tasks.c.id).where(tasks.c.document_id == documents.c.id).exists(),
+            )
+            redo = c.execute(
+                delete(documents).where(documents.c.id.in_(undiscovered.scalar_subquery()))
+            ).rowcount
+            if redo:
+                c.execute(update(jobs).where(jobs.c.id == job_id).values(discovery_done=False))
             n = c.execute(
                 update(tasks)
                 .where(tasks.c.job_id == job_id, tasks.c.status == TaskStatus.FAILED)
@@ -215,7 +229,7 @@ class TaskOps(StoreParts):
                 .values(status=DocumentStatus.PENDING, error_message=None, completed_at=None)
             )
             self._recount(c, job_id)
-        return int(n or 0)
+        return int(n or 0) + int(redo or 0)
 
     def recount(self, job_id: int) -> None:
         """Recompute a job's counters from its rows (after a crash or a reset)."""
