@@ -59,6 +59,7 @@ demo: $(BASE)
 	$(BIN)/ocrbatch --progress log run samples/ --out demo-results \
 	    --db sqlite:///demo-results/jobs.db --format jsonl,csv,txt --name demo
 	@echo "results: demo-results/ (results.jsonl, results.csv, text/, summary.json)"
+	@echo "to type ocrbatch in a new shell: . .venv/bin/activate (or: pipx install .)"
 
 lint: $(DEPS)
 	$(BIN)/ruff check .

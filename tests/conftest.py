@@ -116,3 +116,26 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         return proc
 
     return run
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
+    """Poll ``check`` until it is true; fail after ``timeout`` seconds (no fixed sleeps:
+    a loaded machine only makes the test slower, never wrong)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:g} s")
+        time.sleep(0.02)
+
+
+def holds_for(check: Callable[[], bool], seconds: float, what: str = "condition") -> None:
+    """``check`` stays true, checked all along ``seconds`` (e.g. nothing moves while a
+    job is paused)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert check(), f"{what} stopped holding"
+        time.sleep(0.02)

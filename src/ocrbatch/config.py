@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .specs import PREPROCESS_STEPS, parse_pages, parse_preprocess, select_pages
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -20,9 +21,11 @@ __all__ = [
     "RapidOcrOptions",
     "RunConfig",
     "TesseractOptions",
+    "cli_fields",
     "default_cache_dir",
     "default_data_dir",
     "default_db_url",
+    "option_name",
     "parse_pages",
     "parse_preprocess",
     "select_pages",
@@ -31,84 +34,10 @@ __all__ = [
 
 KNOWN_FORMATS = ("jsonl", "csv", "json", "txt", "hocr", "alto", "pdf")
 DEFAULT_FORMATS = ("jsonl",)
-# The preprocessing steps, in the order they run (ocrbatch.preprocess implements them).
-PREPROCESS_STEPS = (
-    "grayscale",
-    "crop",
-    "orientation",
-    "deskew",
-    "denoise",
-    "upscale",
-    "binarize",
-)
-
-
-def parse_preprocess(spec: str) -> tuple[str, tuple[str, ...]]:
-    """``auto`` | ``off`` | a comma list of steps -> (mode, steps) in canonical order.
-
-    ``auto`` checks each page and runs only the steps it needs, out of all steps or out
-    of those left after ``-step`` exclusions (``auto,-binarize``); a plain list runs
-    exactly those steps on every page; ``off`` runs none.
-    """
-    items = [x.strip().lower() for x in spec.split(",") if x.strip()]
-    if not items:
-        raise ValueError("empty --preprocess (use auto, off or a list of steps)")
-    auto = "auto" in items
-    if items == ["off"]:
-        return "off", ()
-    named = [x for x in items if x != "auto"]
-    for x in named:
-        step = x.removeprefix("-")
-        if step not in PREPROCESS_STEPS:
-            raise ValueError(
-                f"unknown preprocessing step {step!r} (steps: {', '.join(PREPROCESS_STEPS)};"
-                " or auto, off)"
-            )
-        if x.startswith("-") and not auto:
-            raise ValueError(f"{x!r} only makes sense after auto (e.g. auto,{x})")
-        if not x.startswith("-") and auto:
-            raise ValueError(f"auto already considers {x!r}; list steps without auto to force them")
-    if auto:
-        dropped = {x[1:] for x in named}
-        return "auto", tuple(s for s in PREPROCESS_STEPS if s not in dropped)
-    return "fixed", tuple(s for s in PREPROCESS_STEPS if s in named)
-
-
-def parse_pages(spec: str) -> tuple[tuple[int, int | None], ...]:
-    """``1-5,10,20-`` -> 1-based inclusive ranges (None: to the last page)."""
-    out: list[tuple[int, int | None]] = []
-    for raw in spec.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        lo, dash, hi = part.partition("-")
-        try:
-            first = int(lo) if lo.strip() else 1
-            last = (int(hi) if hi.strip() else None) if dash else first
-        except ValueError:
-            raise ValueError(f"bad page range {part!r} (expected e.g. 1-5,10,20-)") from None
-        if first < 1 or (last is not None and last < first):
-            raise ValueError(f"bad page range {part!r} (pages count from 1, low-high)")
-        out.append((first, last))
-    if not out:
-        raise ValueError("empty --pages")
-    return tuple(out)
-
-
-def select_pages(spec: str | None, page_count: int) -> tuple[int, ...]:
-    """0-based indexes of the pages of a ``page_count``-page document that ``spec`` picks,
-    in order, each once (pages past the end are ignored)."""
-    if spec is None:
-        return tuple(range(page_count))
-    chosen: set[int] = set()
-    for first, last in parse_pages(spec):
-        end = page_count if last is None else min(last, page_count)
-        chosen.update(range(first - 1, end))
-    return tuple(sorted(chosen))
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class TesseractOptions(_Model):
@@ -144,35 +73,246 @@ class RapidOcrOptions(_Model):
     classifier: bool = False
 
 
-class RunConfig(_Model):
-    """Everything that defines how a job runs. Stored with the job; resume reuses it."""
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    panel: str,
+    flags: tuple[str, ...] = (),
+    metavar: str | None = None,
+    scope: str = "job",
+    envvar: str | None = None,
+    aliases: tuple[str, ...] = (),
+    **limits: Any,
+) -> Any:
+    """A RunConfig field with what the CLI shows for it (defined once, here).
 
-    engine: str = "tesseract"
-    engine_options: dict[str, Any] = Field(default_factory=dict)
-    mode: Literal["sequential", "parallel", "distributed"] = "parallel"
-    workers: int | None = Field(None, ge=1, le=1024)
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(3, ge=0, le=100)
-    retry_backoff: float = Field(1.0, ge=0)
-    retry_backoff_max: float = Field(60.0, ge=0)
-    recycle_after: int = Field(500, ge=0)  # tasks per worker before it is replaced; 0 = never
-    batch_size: int = Field(64, ge=1, le=100_000)  # outcomes per store commit
-    max_image_pixels: int = Field(250_000_000, ge=1)
-    price_per_cpu_hour: float = Field(0.05, ge=0)
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    # -- pages and preprocessing (these change the result: see result_key) ---------------
-    dpi: float = Field(300.0, ge=30, le=1200)  # PDF pages are rendered at this resolution
-    pages: str | None = None  # e.g. "1-5,10": which pages of each document (1-based)
-    # OCRmyPDF's --skip-text (default) / --force-ocr: a PDF page that already has text is
-    # taken from its text layer without OCR, unless force_ocr.
-    force_ocr: bool = False
-    preprocess: str = "auto"  # auto | off | comma list of steps (see parse_preprocess)
+    ``scope``: ``job`` (what the job is: `run` and `submit`), ``run`` (where and how it
+    runs: `run` and `worker`, not `submit`) or ``queue`` (`submit` only). ``flags``:
+    the option names when they are not just ``--field-name``. ``aliases``: every name
+    the Python API accepts (the field's own first), for names of earlier releases.
+    """
+    cli: Any = {
+        "help": help,
+        "panel": panel,
+        "flags": list(flags),
+        "metavar": metavar,
+        "scope": scope,
+        "envvar": envvar,
+    }
+    if aliases:
+        limits["validation_alias"] = AliasChoices(*aliases)
+    return Field(default, description=help, json_schema_extra={"cli": cli}, **limits)
+
+
+INPUT, ENGINE, OUTPUT, RUN, CLUSTER, ACCURACY = (
+    "Input and pages",
+    "Engine",
+    "Output",
+    "Execution",
+    "Cluster (distributed mode)",
+    "Accuracy",
+)
+
+
+class RunConfig(_Model):
+    """Everything that defines a job and how it runs; stored with the job, and what
+    resume reuses. Field names are the CLI's option names (``--max-pixels`` is
+    ``max_pixels``), so ``ocrbatch.run(inputs, out, workers=2, format="jsonl,pdf")``
+    reads like the command line; each field's help and default are the CLI's too."""
+
+    # -- engine --------------------------------------------------------------------------
+    engine: str = _opt(
+        "tesseract", "OCR engine (see `ocrbatch engines`).", panel=ENGINE, metavar="NAME"
+    )
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The engine's own options (--engine-opt KEY=VALUE; --lang, --psm, "
+        "--model, --tessdata for Tesseract).",
+    )
+    # -- execution -----------------------------------------------------------------------
+    mode: Literal["sequential", "parallel", "distributed"] = _opt(
+        "parallel",
+        "sequential (one page at a time), parallel (a local process pool) or distributed "
+        "(a Ray cluster).",
+        panel=RUN,
+        metavar="MODE",
+        scope="run",
+    )
+    workers: int | None = _opt(
+        None,
+        "Worker processes, one page each at a time [default: one per core, fewer if "
+        "memory is short; in distributed mode, from the cluster].",
+        panel=RUN,
+        flags=("--workers", "--jobs", "-j"),
+        metavar="N",
+        scope="run",
+        ge=1,
+        le=1024,
+    )
+    max_workers: int | None = _opt(
+        None,
+        "At most this many pages of the job at once, over all queue workers.",
+        panel=RUN,
+        metavar="N",
+        scope="queue",
+        ge=1,
+    )
+    timeout: float = _opt(
+        120.0,
+        "Seconds one page may take before its worker is killed and replaced.",
+        panel=RUN,
+        metavar="SECONDS",
+        gt=0,
+    )
+    max_retries: int = _opt(
+        3,
+        "Retries of a page that failed (engine error, timeout, crash).",
+        panel=RUN,
+        metavar="N",
+        ge=0,
+        le=100,
+    )
+    retry_backoff: float = _opt(
+        1.0,
+        "Seconds before the first retry; doubled each time.",
+        panel=RUN,
+        metavar="SECONDS",
+        ge=0,
+    )
+    retry_backoff_max: float = _opt(
+        60.0, "Longest wait between two retries.", panel=RUN, metavar="SECONDS", ge=0
+    )
+    recycle_after: int = _opt(
+        500, "Replace a worker after N pages (0: never).", panel=RUN, metavar="N", ge=0
+    )
+    price_per_cpu_hour: float = _opt(
+        0.05, "Price of a CPU hour, for the cost in the summary.", panel=RUN, metavar="PRICE", ge=0
+    )
+    # -- output --------------------------------------------------------------------------
+    format: tuple[str, ...] = _opt(
+        DEFAULT_FORMATS,
+        "Result formats, a comma list: jsonl (always written), csv, json, txt, hocr, alto, "
+        "pdf (searchable PDF).",
+        panel=OUTPUT,
+        metavar="LIST",
+        aliases=("format", "formats"),
+    )
+    # -- pages and preprocessing (these change the result: see result_key) --------------
+    dpi: float = _opt(
+        300.0, "Resolution PDF pages are rendered at.", panel=INPUT, metavar="DPI", ge=30, le=1200
+    )
+    pages: str | None = _opt(
+        None, "Pages of each document, e.g. 1-5,10,20- [default: all].", panel=INPUT, metavar="LIST"
+    )
+    # OCRmyPDF's --skip-text (default) / --force-ocr.
+    force_ocr: bool = _opt(
+        False,
+        "OCR PDF pages that already have text (--force-ocr), or take their text layer "
+        "(--skip-text).",
+        panel=INPUT,
+        flags=("--force-ocr/--skip-text",),
+    )
+    preprocess: str = _opt(
+        "auto",
+        "auto (check each page, fix only what it needs), off, or a comma list of steps: "
+        "grayscale, crop, orientation, deskew, denoise, upscale, binarize (auto,-STEP "
+        "leaves one out of auto).",
+        panel=INPUT,
+        metavar="SPEC",
+    )
+    image_dpi: float | None = _opt(
+        None,
+        "Resolution of images that state none, for their page size (searchable PDF) "
+        "[default: estimated from the letter height].",
+        panel=INPUT,
+        metavar="DPI",
+        ge=30,
+        le=2400,
+    )
+    max_pixels: int = _opt(
+        250_000_000,
+        "Refuse images with more pixels (decompression bombs); PDF pages are rendered at "
+        "a lower dpi to fit.",
+        panel=INPUT,
+        metavar="N",
+        aliases=("max_pixels", "max_image_pixels"),
+        ge=1,
+    )
     # -- how it runs (not part of the result) -------------------------------------------
-    # The user password of encrypted PDFs; kept with the job so that resume can open them.
-    password: str | None = None
-    # The worker-side cache of preprocessed pages (None: the user's cache folder).
-    cache_dir: str | None = None
-    cache_max_mb: int = Field(2048, ge=0)  # size cap, oldest entries evicted; 0: no cache
+    # The user password of encrypted PDFs; kept with the job while it may run, forgotten
+    # when it ends (see Store.forget_password).
+    password: str | None = _opt(
+        None,
+        "User password of encrypted PDFs (prefer the environment variable: a command "
+        "line is visible to other users).",
+        panel=INPUT,
+        envvar="OCRBATCH_PDF_PASSWORD",
+        metavar="TEXT",
+    )
+    cache_dir: str | None = _opt(
+        None,
+        "Cache of preprocessed pages [default: ~/.cache/ocrbatch/pages].",
+        panel=INPUT,
+        envvar="OCRBATCH_CACHE",
+        metavar="PATH",
+    )
+    cache_max_mb: int = _opt(
+        2048, "Size cap of that cache in MB (0: no cache).", panel=INPUT, metavar="MB", ge=0
+    )
+
+    # -- accuracy ------------------------------------------------------------------------
+    # <name>.gt.txt next to each input is always looked for; with ground_truth, also
+    # DIR/<input tree>/<name>.gt.txt (see ocrbatch.groundtruth).
+    ground_truth: str | None = _opt(
+        None,
+        "Folder of NAME.gt.txt files mirroring the inputs' tree.",
+        panel=ACCURACY,
+        metavar="PATH",
+    )
+    casefold: bool = _opt(
+        False,
+        "Score accuracy case-insensitively.",
+        panel=ACCURACY,
+        flags=("--casefold/--no-casefold",),
+    )
+    ignore_chars: str = _opt(
+        "",
+        "Characters dropped from both sides before scoring, e.g. '~'.",
+        panel=ACCURACY,
+        metavar="CHARS",
+    )
+    min_confidence: float | None = _opt(
+        None,
+        "Flag pages under this confidence (0..1) for review.",
+        panel=ACCURACY,
+        metavar="RATE",
+        ge=0.0,
+        le=1.0,
+    )
+
+    # -- distributed mode (Ray) ----------------------------------------------------------
+    ray_address: str | None = _opt(
+        None,
+        "The Ray cluster: auto or ray://host:port [default: a local Ray instance].",
+        panel=CLUSTER,
+        envvar="RAY_ADDRESS",
+        metavar="URL",
+        scope="run",
+    )
+    ship_pages: Literal["auto", "always", "never"] = _opt(
+        "auto",
+        "Send page bytes to workers: auto (to nodes that do not see the files), always or never.",
+        panel=CLUSTER,
+        metavar="WHEN",
+        scope="run",
+    )
+    cpus_per_worker: float = _opt(
+        1.0, "CPUs one worker reserves.", panel=CLUSTER, metavar="N", scope="run", gt=0
+    )
+    gpus_per_worker: float = _opt(
+        0.0, "GPUs one worker reserves.", panel=CLUSTER, metavar="N", scope="run", ge=0
+    )
 
     @field_validator("pages")
     @classmethod
@@ -194,30 +334,14 @@ class RunConfig(_Model):
             return ",".join(["auto", *(f"-{s}" for s in dropped)])
         return ",".join(steps)
 
-    # Accuracy validation: <name>.gt.txt next to each input is always looked for; with
-    # ground_truth, also DIR/<input tree>/<name>.gt.txt (see ocrbatch.groundtruth).
-    ground_truth: str | None = None
-    casefold: bool = False  # compare case-insensitively
-    ignore_chars: str = ""  # characters dropped from both sides before scoring (e.g. "~")
-    # Pages whose mean word confidence is below this are flagged for review.
-    min_confidence: float | None = Field(None, ge=0.0, le=1.0)
-
-    # Distributed mode (Ray): where the cluster is (None: RAY_ADDRESS, else a local Ray),
-    # whether page bytes travel to workers (auto: to nodes that do not see the files),
-    # and what one worker slot reserves on the cluster.
-    ray_address: str | None = None
-    ship_pages: Literal["auto", "always", "never"] = "auto"
-    cpus_per_worker: float = Field(1.0, gt=0)
-    gpus_per_worker: float = Field(0.0, ge=0)
-
-    @field_validator("formats", mode="before")
+    @field_validator("format", mode="before")
     @classmethod
     def _split_formats(cls, v: Any) -> Any:
         if isinstance(v, str):
-            v = [f.strip() for f in v.split(",") if f.strip()]
-        return tuple(v)
+            v = v.split(",")
+        return tuple(str(f).strip().lower() for f in v if str(f).strip())
 
-    @field_validator("formats")
+    @field_validator("format")
     @classmethod
     def _known_formats(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         bad = [f for f in v if f not in KNOWN_FORMATS]
@@ -249,14 +373,49 @@ class RunConfig(_Model):
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def cli_fields(scope: str) -> dict[str, Any]:
+    """RunConfig's fields a command carries, with their CLI facts (see ``_opt``):
+    ``job`` fields for `submit` (plus ``queue``), ``job`` and ``run`` fields for `run`,
+    ``run`` fields for `worker`."""
+    wanted = {"run": {"job", "run"}, "submit": {"job", "queue"}, "worker": {"run"}}[scope]
+    out: dict[str, Any] = {}
+    for name, f in RunConfig.model_fields.items():
+        extra = f.json_schema_extra
+        cli = extra.get("cli") if isinstance(extra, dict) else None
+        if isinstance(cli, dict) and cli["scope"] in wanted:
+            out[name] = (f, cli)
+    return out
+
+
 def validate(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
-    """Build ``model`` from ``data``; a validation failure becomes one ConfigError line."""
+    """Build ``model`` from ``data``; a validation failure becomes one ConfigError line
+    in the words of the command line: the option's name (``--timeout``; an engine's
+    option as ``--engine-opt NAME``), what was wrong, what was given."""
     try:
         return model(**data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or what
-        raise ConfigError(f"invalid {what} option {loc}: {err['msg']}") from None
+        field = str(err["loc"][0]) if err["loc"] else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f" (given: {given!r})"
+        raise ConfigError(f"{option_name(model, field, what)}: {msg}{shown}") from None
+
+
+def option_name(model: type[BaseModel], field: str, what: str) -> str:
+    """How a person names ``field`` of ``model``: its CLI option."""
+    if not field:
+        return what
+    if model is RunConfig:
+        extra = RunConfig.model_fields[field].json_schema_extra
+        cli = extra.get("cli") if isinstance(extra, dict) else None
+        flags = cli.get("flags") if isinstance(cli, dict) else None
+        if isinstance(flags, list) and flags:
+            return str(flags[0]).split("/")[0]
+        return f"--{field.replace('_', '-')}"
+    if model is TesseractOptions and field in ("lang", "psm", "model", "tessdata"):
+        return f"--{field}"
+    return f"--engine-opt {field} ({what})"
 
 
 def default_cache_dir() -> Path:

@@ -25,9 +25,9 @@ from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
-from .config import select_pages
 from .errors import ConfigError, DocumentError, InputNotFoundError
 from .model import DocumentRef
+from .specs import select_pages
 from .tools.files import open_file
 from .tools.images import IMAGE_EXTENSIONS, MULTIPAGE_EXTENSIONS, frame_sizes
 from .tools.pdf import PDF_EXTENSIONS, page_sizes, plan_render

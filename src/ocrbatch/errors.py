@@ -8,6 +8,8 @@ can act on, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 __all__ = [
     "EXIT_CANCELLED",
     "EXIT_DOCUMENTS_FAILED",
@@ -22,9 +24,15 @@ __all__ = [
     "OcrbatchError",
     "OutputError",
     "StoreError",
+    "TaskCancelledError",
     "TaskTimeoutError",
+    "Translation",
     "WorkerCrashedError",
     "WorkerStartError",
+    "one_line",
+    "page_error",
+    "reason",
+    "translate",
 ]
 
 
@@ -121,3 +129,65 @@ class WorkerCrashedError(DocumentError):
 
     kind = "crash"
     retryable = True
+
+
+class TaskCancelledError(DocumentError):
+    """The page's job was paused or cancelled while the page ran (not the page's fault)."""
+
+    kind = "cancelled"
+    retryable = True
+
+
+Translation = Callable[[BaseException], OcrbatchError]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line (runs of white space, newlines included, become one space),
+    at most ``limit`` characters."""
+    return " ".join(text.split())[:limit]
+
+
+def reason(exc: BaseException, limit: int = 300, *, with_type: bool = True) -> str:
+    """``exc`` as one line a person can act on: an ocrbatch error's own message; an
+    OSError's text and file; anything else as ``Type: message`` (just the message
+    without ``with_type``, where the caller's words already say what failed)."""
+    if isinstance(exc, OcrbatchError):
+        text = exc.message
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    elif str(exc):
+        text = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
+    else:
+        text = type(exc).__name__
+    return one_line(text, limit)
+
+
+def translate(
+    exc: BaseException,
+    mapping: Mapping[type[BaseException], Translation] | None = None,
+    *,
+    default: type[OcrbatchError] = EngineError,
+    prefix: str = "",
+) -> OcrbatchError:
+    """Any exception as an ocrbatch error with its one-line reason: the one place where
+    foreign exceptions become ours (as httpx's ``map_httpcore_exceptions``). The
+    boundary that meets a foreign library passes its ``mapping`` (foreign type -> how
+    it reads as ours: pebble's expired process is a crash, SQLAlchemy's errors are the
+    store's...); ocrbatch errors pass through; anything else becomes ``default`` with
+    ``prefix`` before its reason."""
+    if isinstance(exc, OcrbatchError):
+        return exc
+    for foreign, ours in (mapping or {}).items():
+        if isinstance(exc, foreign):
+            return ours(exc)
+    if isinstance(exc, MemoryError):
+        return EngineError("out of memory on this page")
+    return default(prefix + reason(exc))
+
+
+def page_error(exc: BaseException, prefix: str = "engine error: ") -> DocumentError:
+    """What one page failed with, for its outcome: a DocumentError passes through,
+    another ocrbatch error (a bad option met while reading the page) is an engine error
+    with its message, anything else an engine error ``prefix`` + its reason."""
+    err = translate(exc, prefix=prefix)
+    return err if isinstance(err, DocumentError) else EngineError(err.message)

@@ -124,9 +124,6 @@ def _evaluate_document(
         conf = p.get("confidence")
         if p["status"] != "completed" or conf is None:
             continue
-        for f in (folder, ev.job):
-            f.confidence_sum += conf
-            f.confidence_pages += 1
         if ev.min_confidence is not None and conf < ev.min_confidence:
             infos[p["id"]]["review"] = True
             ev.review_count += 1
@@ -150,8 +147,13 @@ def _evaluate_document(
             infos[by_index[index]]["accuracy"] = s.to_dict()
         if not scores.pages:
             infos[pages[0]["id"]]["accuracy_document"] = scores.document.to_dict()
+        # Confidence over the same pages as the scores, so a row reads as one.
+        confs = [p["confidence"] for p in pages if p["status"] == "completed"]
+        confs = [c for c in confs if c is not None]
         for f in (folder, ev.job):
             f.add(len(pages), scores.document)
+            f.confidence_sum += sum(confs)
+            f.confidence_pages += len(confs)
     for p in pages:
         new = infos[p["id"]] or None
         if new != (p.get("info") or None):

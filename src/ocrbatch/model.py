@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import DocumentError
+
 __all__ = [
     "Block",
     "Box",
@@ -25,6 +27,7 @@ __all__ = [
     "TaskStatus",
     "Word",
     "check_job_transition",
+    "finished_status",
 ]
 
 Box = tuple[int, int, int, int]
@@ -77,6 +80,14 @@ _JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 def check_job_transition(old: JobStatus, new: JobStatus) -> bool:
     """True if a job may move from ``old`` to ``new`` (a no-op move is always legal)."""
     return old == new or new in _JOB_TRANSITIONS[old]
+
+
+def finished_status(total_documents: int, failed_documents: int) -> JobStatus:
+    """How a job with no page left ends: failed when every document failed, else
+    completed (documents that failed are counted, and the exit code says so)."""
+    if total_documents and failed_documents == total_documents:
+        return JobStatus.FAILED
+    return JobStatus.COMPLETED
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +217,9 @@ class PageTask:
     options: Mapping[str, Any] = field(default_factory=dict)
     # The document's content hash: the key of the worker's preprocessed-image cache.
     content_hash: str | None = None
+    # Retries so far and allowed (the coordinator's retry decision reads them).
+    retry_count: int = 0
+    max_retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,20 +242,20 @@ class PageOutcome:
     def failure(
         cls,
         task: PageTask,
-        kind: str,
-        message: str,
+        error: DocumentError,
         *,
-        retryable: bool,
         worker_id: str | None = None,
         processing_time: float = 0.0,
     ) -> PageOutcome:
+        """The outcome of a page that failed with ``error`` (its kind, its one-line
+        reason, whether a retry may help)."""
         return cls(
             task_id=task.task_id,
             attempt=task.attempt,
             ok=False,
-            error_kind=kind,
-            error_message=message,
-            retryable=retryable,
+            error_kind=error.kind,
+            error_message=error.message,
+            retryable=error.retryable,
             worker_id=worker_id,
             processing_time=processing_time,
         )

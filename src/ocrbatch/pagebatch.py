@@ -19,7 +19,7 @@ from typing import Any
 
 from .engines.base import engine_class
 from .engines.batch import BatchEngine, TwoPhaseEngine
-from .errors import DocumentError, EngineError, OcrbatchError
+from .errors import DocumentError, page_error
 from .model import PageOutcome, PageTask, PageText
 from .pipeline import WorkerSpec, init_preprocess, load_page, on_original_page
 
@@ -77,14 +77,8 @@ def prepare_task(task: PageTask) -> Prepared | PageOutcome:
                 info=info,
             )
         payload = _prep_engine.prepare(image, task)
-    except DocumentError as exc:
-        return _failure(task, exc, time.perf_counter() - t0)
-    except MemoryError:
-        return _failure(task, EngineError("out of memory on this page"), time.perf_counter() - t0)
-    except Exception as exc:
-        return _failure(
-            task, EngineError(f"preparation error: {_one_line(exc)}"), time.perf_counter() - t0
-        )
+    except Exception as exc:  # the boundary of one page's preparation
+        return _failure(task, page_error(exc, "preparation error: "), time.perf_counter() - t0)
     return Prepared(task, payload, time.perf_counter() - t0, time.process_time() - c0, info)
 
 
@@ -170,40 +164,15 @@ class DeviceWorker:
             t0 = time.perf_counter()
             try:
                 page = self.engine.recognize_batch([p.payload])[0]
-            except OcrbatchError as exc:
-                out.append(
-                    _failure(
-                        p.task, EngineError(exc.message), time.perf_counter() - t0, self.worker_id
-                    )
-                )
-                continue
-            except MemoryError:
-                out.append(
-                    _failure(p.task, EngineError("out of memory on this page"), 0.0, self.worker_id)
-                )
-                continue
-            except Exception as exc:
-                msg = f"engine error: {_one_line(exc)}"
-                out.append(
-                    _failure(p.task, EngineError(msg), time.perf_counter() - t0, self.worker_id)
-                )
+            except Exception as exc:  # one page of the batch: its own outcome
+                err = page_error(exc)
+                out.append(_failure(p.task, err, time.perf_counter() - t0, self.worker_id))
                 continue
             out.extend(self._outcomes([p], [page], time.perf_counter() - t0))
         return out
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-
-
 def _failure(
     task: PageTask, exc: DocumentError, seconds: float, worker_id: str | None = None
 ) -> PageOutcome:
-    return PageOutcome.failure(
-        task,
-        exc.kind,
-        exc.message,
-        retryable=exc.retryable,
-        worker_id=worker_id,
-        processing_time=seconds,
-    )
+    return PageOutcome.failure(task, exc, worker_id=worker_id, processing_time=seconds)

@@ -8,7 +8,6 @@ process, never per page. A page's image exists only here, one page at a time.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import RunConfig, default_cache_dir
 from .engines.base import Engine, engine_class
-from .errors import DocumentError, EngineError, OcrbatchError
+from .errors import DocumentError, page_error
 from .model import PageOutcome, PageTask, PageText
 from .tools.images import load_image
 from .tools.pdf import PDF_EXTENSIONS, render_page, text_layer
@@ -47,13 +46,14 @@ class WorkerSpec:
     engine: str
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = None
-    max_image_pixels: int = 250_000_000
+    max_pixels: int = 250_000_000
     dpi: float = 300.0
     force_ocr: bool = False
     password: str | None = None
     preprocess: str = "auto"
     cache_dir: str | None = None
     cache_max_mb: int = 2048
+    image_dpi: float | None = None
     # Cores one engine may use: 1 in a pool (one engine per core), more when it runs alone.
     threads: int = 1
 
@@ -65,13 +65,14 @@ class WorkerSpec:
             engine=cfg.engine,
             engine_options=cfg.engine_options,
             timeout=cfg.timeout,
-            max_image_pixels=cfg.max_image_pixels,
+            max_pixels=cfg.max_pixels,
             dpi=cfg.dpi,
             force_ocr=cfg.force_ocr,
             password=cfg.password,
             preprocess=cfg.preprocess,
             cache_dir=cfg.cache_dir,
             cache_max_mb=cfg.cache_max_mb,
+            image_dpi=cfg.image_dpi,
             threads=threads,
         )
 
@@ -106,14 +107,6 @@ def init_worker(spec: WorkerSpec | None, *, ignore_sigint: bool = True) -> None:
         _use(spec)
 
 
-def _takes_threads(cls: type) -> bool:
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-    return "threads" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 def _set_threads(n: int) -> None:
     # Libraries with their own thread pools (OpenMP, BLAS) read these when they start.
     for var in ("OMP_THREAD_LIMIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -133,10 +126,7 @@ def _use(spec: WorkerSpec) -> None:
     else:
         _set_threads(spec.threads)
         cls = engine_class(spec.engine)
-        # ``threads`` goes to engines that take it (engines written before it was added
-        # to the protocol do not).
-        extra = {"threads": spec.threads} if _takes_threads(cls) else {}
-        engine = cls(spec.engine_options, timeout=spec.timeout, **extra)
+        engine = cls(spec.engine_options, timeout=spec.timeout, threads=spec.threads)
         engine.open()
         _built.insert(0, (spec, engine, *_init_preprocess(spec)))
         while len(_built) > _BUILT_MAX:
@@ -178,21 +168,13 @@ def process_page(task: PageTask, spec: WorkerSpec | None = None) -> PageOutcome:
         try:
             _use(spec)
         except Exception as exc:
-            msg = exc.message if isinstance(exc, OcrbatchError) else f"{type(exc).__name__}: {exc}"
-            return _failure(task, EngineError(f"engine failed to start: {msg}"[:300]), t0)
+            return _failure(task, page_error(exc, "engine failed to start: "), t0)
     if _engine is None or _spec is None:
         raise RuntimeError("process_page called before init_worker")
     try:
         page, info = _recognize(_engine, _spec, task)
-    except DocumentError as exc:
-        return _failure(task, exc, t0)
-    except OcrbatchError as exc:
-        return _failure(task, EngineError(exc.message), t0)
-    except MemoryError:
-        return _failure(task, EngineError("out of memory on this page"), t0)
-    except Exception as exc:
-        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        return _failure(task, EngineError(f"engine error: {msg}"), t0)
+    except Exception as exc:  # the boundary of one page: everything becomes its outcome
+        return _failure(task, page_error(exc), t0)
     return PageOutcome(
         task_id=task.task_id,
         attempt=task.attempt,
@@ -237,11 +219,12 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
     layer = _text_layer(task, spec, pdf, info)
     if layer is not None:
         return layer, info
-    if not getattr(engine, "reads_image", True):
+    if not engine.reads_image:
         return engine.recognize(None, task), info
     pre, cache = _pre, _cache
     image, original, key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
     info.update(pinfo)
+    _page_dpi(spec, info, original)
     t = time.perf_counter()
     page = engine.recognize(image, task)
     info["ocr_s"] = _since(t)
@@ -273,7 +256,7 @@ def _text_layer(
             task.path,
             task.page_index,
             dpi=spec.dpi,
-            max_pixels=spec.max_image_pixels,
+            max_pixels=spec.max_pixels,
             password=spec.password,
         )
         if layer is not None:
@@ -316,8 +299,9 @@ def load_page(
     layer = _text_layer(task, spec, pdf, info)
     if layer is not None:
         return layer, None, info
-    image, _original, _key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
+    image, original, _key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
     info.update(pinfo)
+    _page_dpi(spec, info, original)
     return None, image, info
 
 
@@ -365,6 +349,30 @@ _NOT_CACHED = frozenset({"cache", "source", "path", "ocr_s", "review_s", "load_s
 _LOAD_FACTS = ("dpi", "dpi_reduced_from")
 
 
+def _page_dpi(spec: WorkerSpec, info: dict[str, Any], original: Image.Image | None) -> None:
+    """The resolution a page's size is computed from (a searchable PDF page), for an
+    image that states none: --image-dpi, else estimated from its letter height (the
+    quality check's, or measured now). Recorded as page_dpi with where it came from."""
+    dpi = info.get("dpi")
+    if dpi and 70 <= float(dpi) <= 2400:
+        return
+    if spec.image_dpi:
+        info.update(page_dpi=spec.image_dpi, page_dpi_from="--image-dpi")
+        return
+    height = (info.get("quality") or {}).get("char_height")
+    if height is None and original is not None:
+        import numpy as np
+
+        from .preprocess import char_height
+
+        height = char_height(np.asarray(original.convert("L")))[0]
+    from .preprocess import estimate_dpi
+
+    estimate = estimate_dpi(float(height or 0))
+    if estimate is not None:
+        info.update(page_dpi=estimate, page_dpi_from="letter height")
+
+
 def _load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:
     t = time.perf_counter()
     if _is_pdf(task.path):
@@ -372,14 +380,14 @@ def _load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image
             task.path,
             task.page_index,
             dpi=spec.dpi,
-            max_pixels=spec.max_image_pixels,
+            max_pixels=spec.max_pixels,
             password=spec.password,
         )
         info["dpi"] = round(plan.dpi, 2)
         if plan.reduced:
             info["dpi_reduced_from"] = spec.dpi
     else:
-        image = load_image(task.path, task.page_index, max_pixels=spec.max_image_pixels)
+        image = load_image(task.path, task.page_index, max_pixels=spec.max_pixels)
         dpi = image.info.get("dpi")
         if dpi:
             info["dpi"] = round(float(dpi[0] if isinstance(dpi, tuple) else dpi), 2)
@@ -393,10 +401,5 @@ def _since(t: float) -> float:
 
 def _failure(task: PageTask, exc: DocumentError, t0: float) -> PageOutcome:
     return PageOutcome.failure(
-        task,
-        exc.kind,
-        exc.message,
-        retryable=exc.retryable,
-        worker_id=_worker_id,
-        processing_time=time.perf_counter() - t0,
+        task, exc, worker_id=_worker_id, processing_time=time.perf_counter() - t0
     )

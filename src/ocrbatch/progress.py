@@ -16,13 +16,13 @@ from typing import Any, Protocol
 import structlog
 
 __all__ = [
+    "JobCounts",
     "LogReporter",
     "NullReporter",
     "ProgressCounter",
     "Reporter",
     "RichReporter",
     "Snapshot",
-    "configure_logging",
     "make_reporter",
 ]
 
@@ -62,6 +62,27 @@ class Snapshot:
         }
 
 
+class JobCounts(Protocol):
+    """A job's counters as the store keeps them (a JobInfo)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def total_pages(self) -> int: ...
+    @property
+    def total_documents(self) -> int: ...
+    @property
+    def processed_pages(self) -> int: ...
+    @property
+    def failed_pages(self) -> int: ...
+    @property
+    def processed_documents(self) -> int: ...
+    @property
+    def failed_documents(self) -> int: ...
+
+
 @dataclass
 class ProgressCounter:
     """Counts finished pages; throughput over a sliding window so the ETA follows changes."""
@@ -75,8 +96,25 @@ class ProgressCounter:
     done_documents: int = 0
     failed_documents: int = 0
     window: float = 60.0
-    _start: float = field(default_factory=time.monotonic)
+    _start: float = field(default_factory=lambda: time.monotonic())  # noqa: PLW0108 - looked up at each call, so tests can set the clock
     _events: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
+
+    @classmethod
+    def of(cls, job: JobCounts) -> ProgressCounter:
+        """A counter starting from the job's figures in the store."""
+        counter = cls(job_id=job.id, name=job.name, total_pages=0, total_documents=0)
+        counter.rebase(job)
+        return counter
+
+    def rebase(self, job: JobCounts) -> None:
+        """Take the job's figures from the store again (totals grow while discovery adds
+        documents); the throughput window is kept."""
+        self.total_pages = job.total_pages
+        self.total_documents = job.total_documents
+        self.done_pages = job.processed_pages
+        self.failed_pages = job.failed_pages
+        self.done_documents = job.processed_documents
+        self.failed_documents = job.failed_documents
 
     def add(
         self, pages: int, failed: int = 0, documents: int = 0, failed_documents: int = 0
@@ -202,24 +240,6 @@ def _hms(seconds: float | None) -> str:
         return "--:--"
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def configure_logging(json_logs: bool = False) -> None:
-    """structlog to stderr: key=value lines, or JSON lines with ``json_logs``."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_logs
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
 
 
 def make_reporter(kind: str = "auto", *, every: float = 5.0) -> Reporter:

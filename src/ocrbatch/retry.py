@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["Retry", "RetryPolicy"]
+__all__ = ["Retry", "RetryPolicy", "RetrySettings"]
+
+
+class RetrySettings(Protocol):
+    """Where a policy's figures come from (a job's RunConfig)."""
+
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def retry_backoff(self) -> float: ...
+    @property
+    def retry_backoff_max(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +40,22 @@ class RetryPolicy:
     backoff_max: float = 60.0
     jitter: float = 0.25
 
-    def decide(self, retryable: bool, retries_so_far: int) -> Retry | None:
-        """``retries_so_far`` counts earlier retries of this task (0 after its first try)."""
-        if not retryable or retries_so_far >= self.max_retries:
+    @classmethod
+    def of(cls, config: RetrySettings) -> RetryPolicy:
+        """The policy a job's config asks for."""
+        return cls(
+            max_retries=config.max_retries,
+            backoff=config.retry_backoff,
+            backoff_max=config.retry_backoff_max,
+        )
+
+    def decide(
+        self, retryable: bool, retries_so_far: int, max_retries: int | None = None
+    ) -> Retry | None:
+        """``retries_so_far`` counts earlier retries of this task (0 after its first try);
+        ``max_retries``: the task's own allowance where it has one (else the policy's)."""
+        limit = self.max_retries if max_retries is None else max_retries
+        if not retryable or retries_so_far >= limit:
             return None
         delay = min(self.backoff_max, self.backoff * (2**retries_so_far))
         if self.jitter:

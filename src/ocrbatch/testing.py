@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .engines import EngineInfo
+from .engines import EngineBase, EngineInfo
 from .errors import DocumentError, EngineError
 from .model import Block, Line, PageTask, PageText, Word
 from .store import Store
@@ -43,12 +43,13 @@ class FakeOptions(BaseModel):
         return tuple(p for p in v.split(",") if p) if isinstance(v, str) else v
 
 
-class FakeEngine:
+class FakeEngine(EngineBase):
     """An engine with scripted behaviour; no models, no Tesseract."""
 
     name: ClassVar[str] = "fake"
     options_model: ClassVar[type[FakeOptions]] = FakeOptions
     memory_per_worker_mb: ClassVar[int] = 50
+    for_tests: ClassVar[bool] = True
 
     def __init__(
         self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
@@ -123,10 +124,16 @@ class FakeBatchEngine(FakeEngine):
     options_model: ClassVar[type[FakeOptions]] = FakeBatchOptions
     batched: ClassVar[bool] = True
 
-    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
+    ) -> None:
         opts = FakeBatchOptions(**options)
         super().__init__(opts.model_dump(exclude={"batch"}), timeout=timeout)
         self.batch_size = opts.batch
+
+    @classmethod
+    def pages_per_batch(cls, options: Mapping[str, Any]) -> int:
+        return FakeBatchOptions(**options).batch
 
     def prepare(self, image: Any, task: PageTask | None = None) -> Any:
         return (task, image.size if image is not None else (100, 100))

@@ -60,9 +60,13 @@ def test_bad_options(cli: Cli, tmp_path: Path) -> None:
     proc = cli("run", str(DATA), "--format", "docx", "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "unknown format 'docx'" in _one_error_line(proc)
     proc = cli("run", str(DATA), "--model", "huge", "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "invalid tesseract engine option model" in _one_error_line(proc)
+    want = "error: --model: Input should be 'fast' or 'standard' (given: 'huge')"
+    assert _one_error_line(proc) == want
+    assert proc.returncode == 2
+    # A store that does not exist is not created by a command that only reads it.
     proc = cli("status", "12345")
-    assert proc.returncode == 5 and "no job '12345'" in _one_error_line(proc)
+    assert proc.returncode == 5 and "error: no job store at " in _one_error_line(proc)
+    assert not (tmp_path / "cli.db").exists()
     proc = cli("frobnicate")
     assert proc.returncode == 2 and "No such command" in proc.stderr
 

@@ -21,13 +21,14 @@ PHOTOTEST = DATA / "tesseract_test" / "phototest.tif"
 
 THIRD_PARTY = '''
 """A third-party engine, shipped in its own distribution."""
-from ocrbatch.engines import EngineInfo
+from ocrbatch.engines import EngineBase, EngineInfo
 from ocrbatch.model import Block, Line, PageText, Word
 
 
-class MirrorEngine:
+class MirrorEngine(EngineBase):
+    """Declares only what differs from EngineBase's defaults."""
+
     name = "mirror"
-    options_model = None
     memory_per_worker_mb = 50
 
     def __init__(self, options, *, timeout=None, threads=1):
@@ -37,17 +38,17 @@ class MirrorEngine:
     def info(cls):
         return EngineInfo("mirror", "9.9", ("xx",), "abacus")
 
-    def open(self):
-        pass
-
-    def close(self):
-        pass
-
     def recognize(self, image, task):
         w, h = image.size
         word = Word(self.greeting, (0, 0, w, h), 0.5)
         block = Block((Line((word,), (0, 0, w, h), 0.5),), (0, 0, w, h))
         return PageText(f"{self.greeting} {w}x{h}", 0.5, w, h, (block,))
+
+
+class Bare:
+    """An engine written without EngineBase: it declares none of the capabilities."""
+
+    name = "bare"
 '''
 
 
@@ -59,7 +60,7 @@ def _install_third_party(site: Path) -> None:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mirror-engine\nVersion: 9.9\n")
     (info / "entry_points.txt").write_text(
-        "[ocrbatch.engines]\nmirror = mirror_engine:MirrorEngine\n"
+        "[ocrbatch.engines]\nmirror = mirror_engine:MirrorEngine\nbare = mirror_engine:Bare\n"
     )
 
 
@@ -68,12 +69,17 @@ def test_third_party_engine_is_found_listed_and_used(cli: Cli, tmp_path: Path) -
     site.mkdir()
     _install_third_party(site)
     env = {"PYTHONPATH": str(site)}
-    listed = cli("engines", "--json", env=env, check=True)
+    listed = cli("engines", "--json", "--all", env=env, check=True)
     engines = {e["name"]: e for e in json.loads(listed.stdout)}
     assert engines["mirror"]["version"] == "9.9"
     assert engines["mirror"]["package"] == "mirror-engine 9.9"
     assert engines["mirror"]["device"] == "abacus"
     assert {"tesseract", "rapidocr", "fake"} <= set(engines)
+    assert "does not declare options_model, " in engines["bare"]["error"]
+    assert "subclass ocrbatch.engines.EngineBase" in engines["bare"]["error"]
+    # Test stand-ins are listed only when asked for.
+    plain = {e["name"] for e in json.loads(cli("engines", "--json", env=env).stdout)}
+    assert "fake" not in plain and {"tesseract", "mirror"} <= plain
     out = tmp_path / "out"
     cli(
         "run", str(PHOTOTEST), "--engine", "mirror", "--engine-opt", "greeting=bonjour",

@@ -40,11 +40,10 @@ def _results(out: Path) -> list[dict[str, Any]]:
 
 def test_two_coordinators_taking_one_job_at_once_exactly_one_wins(db_url: str) -> None:
     """The ownership is one conditional update: both read the job paused, one wins."""
-    from ocrbatch.model import JobStatus
 
     a, b = Store(db_url), Store(db_url)
     job = a.create_job(name="j", config={}, result_key="k", inputs=[], mode="parallel")
-    a.transition(job, JobStatus.PAUSED)
+    a.pause_job(job)
     seen_a, seen_b = a.get_job(job), b.get_job(job)
     assert [a.take_job(seen_a, "host:1"), b.take_job(seen_b, "host:2")] == [True, False]
     assert b.get_job(job).owner == "host:1"

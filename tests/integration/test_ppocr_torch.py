@@ -153,7 +153,7 @@ def test_registered_and_checked() -> None:
     assert engine_class("ppocr-torch") is PpocrTorchEngine
     with pytest.raises(ConfigError, match="model not found"):
         PpocrTorchEngine.check({"det_model": "/nonexistent.onnx"})
-    with pytest.raises(ConfigError, match="invalid ppocr-torch engine option"):
+    with pytest.raises(ConfigError, match=r"--engine-opt device \(ppocr-torch engine\): "):
         PpocrTorchEngine({"device": "tpu"})
 
 

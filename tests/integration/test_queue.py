@@ -19,6 +19,7 @@ import ocrbatch
 from ocrbatch.share import Demand, share
 from ocrbatch.store import Store
 from tests.badfiles import good_png
+from tests.conftest import holds_for, wait_until
 
 
 def _inputs(folder: Path, n: int) -> Path:
@@ -32,7 +33,7 @@ def _submit(tmp: Path, url: str, name: str, pages: int, **kw: Any) -> int:
     cfg = {
         "engine": "fake",
         "engine_options": {"delay": 0.15},
-        "workers": kw.pop("cap", None),
+        "max_workers": kw.pop("cap", None),
         "preprocess": "off",
     }
     return ocrbatch.submit(
@@ -149,25 +150,18 @@ def test_pause_resume_and_cancel_from_another_process_within_a_second(
     other = _submit(tmp_path, store_url, "other", 40)
     w = _worker(store_url, 2, until_idle=False)
     try:
-        deadline = time.monotonic() + 120
-        while st.get_job(job).processed_pages < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: st.get_job(job).processed_pages >= 3, 120, "3 pages done")
         ocrbatch.pause(job, db=store_url)
-        time.sleep(1.3)
-        assert _running(st, job) == 0  # stopped within the second-long check
+        # Stopped within the second-long check (and its last outcomes recorded).
+        wait_until(lambda: _running(st, job) == 0, 1.5, "paused job's pages stopped")
         done = {p["id"]: p["completed_at"] for d in st.iter_documents(job) for p in d["pages"]
                 if p["status"] == "completed"}  # fmt: skip
-        time.sleep(0.5)
-        assert st.get_job(job).processed_pages == len(done)  # nothing moves while paused
+        holds_for(lambda: st.get_job(job).processed_pages == len(done), 0.5, "paused job still")
         ocrbatch.cancel(other, db=store_url)
-        time.sleep(1.3)
-        assert _running(st, other) == 0 and st.get_job(other).status == "cancelled"
+        wait_until(lambda: _running(st, other) == 0, 1.5, "cancelled job's pages stopped")
+        assert st.get_job(other).status == "cancelled"
         assert ocrbatch.release(job, db=store_url) == "q"
-        deadline = time.monotonic() + 120
-        while st.get_job(job).status != "completed":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: st.get_job(job).status == "completed", 120, "job completed")
     finally:
         w.terminate()
         w.communicate(timeout=60)

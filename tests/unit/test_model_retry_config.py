@@ -43,7 +43,7 @@ def test_retry_jitter_stays_within_bounds() -> None:
 
 
 def test_config_formats_always_include_jsonl_and_reject_unknown() -> None:
-    assert RunConfig(formats="csv,txt").formats == ("jsonl", "csv", "txt")
+    assert RunConfig(formats="csv,txt").format == ("jsonl", "csv", "txt")
     with pytest.raises(ValueError, match="unknown format"):
         RunConfig(formats="docx")
 
@@ -58,8 +58,15 @@ def test_result_key_depends_on_engine_options_not_on_runtime_settings() -> None:
 def test_make_config_reports_a_bad_engine_option_in_one_line() -> None:
     from ocrbatch.service import make_config
 
-    with pytest.raises(ConfigError, match=r"invalid tesseract engine option psm"):
+    # In the CLI's words: the option's name, what is wrong, what was given.
+    with pytest.raises(ConfigError, match=r"^--psm: .* less than or equal to 13 \(given: 99\)$"):
         make_config({"engine_options": {"psm": 99}})
+    with pytest.raises(
+        ConfigError, match=r"^--format: unknown format 'text' .*\(given: 'jsonl,text'\)"
+    ):
+        make_config(format="jsonl,text")
+    with pytest.raises(ConfigError, match=r"^--engine-opt bogus \(tesseract engine\): "):
+        make_config({"engine_options": {"bogus": 1}})
     with pytest.raises(ConfigError, match="unknown engine 'nope'"):
         make_config({"engine": "nope"})
 

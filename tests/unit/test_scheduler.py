@@ -121,7 +121,7 @@ def test_all_formats_and_export_rebuilds_them(tmp_path: Path, db_url: str) -> No
     summary = json.loads((out / "summary.json").read_text())
     assert summary["success_rate"] == 1.0 and summary["cost"]["price_per_cpu_hour"] == 0.05
     again = tmp_path / "again"
-    ocrbatch.export(summary["job"], db=db_url, formats=["csv"], out=again)
+    ocrbatch.export(summary["job"], db=db_url, format="csv", out=again)
     assert (again / "results.csv").read_bytes() == (out / "results.csv").read_bytes()
     # The same records, but `outputs` says where this export put each document's own
     # files: the run wrote text/ into out, this csv export wrote none into again.
@@ -148,8 +148,8 @@ def test_pause_from_another_process_then_resume(tmp_path: Path, db_url: str) -> 
     import threading
     import time
 
-    src = _inputs(tmp_path / "in", [f"p{i}.png" for i in range(30)])
-    job = ocrbatch.submit([src], tmp_path / "out", db=db_url, config=_config(delay=0.2))
+    src = _inputs(tmp_path / "in", [f"p{i}.png" for i in range(40)])
+    job = ocrbatch.submit([src], tmp_path / "out", db=db_url, config=_config(delay=0.3))
 
     def pause_soon() -> None:
         # Wait for some pages (worker start-up is slow on a loaded machine), then pause.
@@ -163,10 +163,10 @@ def test_pause_from_another_process_then_resume(tmp_path: Path, db_url: str) -> 
     t.start()
     paused = ocrbatch.resume(job, db=db_url)
     t.join()
-    assert paused["status"] == "paused" and 0 < paused["pages"]["processed"] < 30
+    assert paused["status"] == "paused" and 0 < paused["pages"]["processed"] < 40
     done = ocrbatch.resume(job, db=db_url)
-    assert done["status"] == "completed" and done["pages"]["completed"] == 30
-    assert len(_results(tmp_path / "out")) == 30
+    assert done["status"] == "completed" and done["pages"]["completed"] == 40
+    assert len(_results(tmp_path / "out")) == 40
 
 
 @pytest.mark.parametrize("mode", ["parallel", "sequential"])

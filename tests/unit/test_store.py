@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from ocrbatch.errors import ConfigError, JobNotFoundError, JobStateError, StoreError
+from ocrbatch.errors import (
+    ConfigError,
+    DocumentError,
+    EngineError,
+    JobNotFoundError,
+    JobStateError,
+    StoreError,
+    WorkerCrashedError,
+)
 from ocrbatch.model import DocumentRef, JobStatus, PageOutcome, PageTask
 from ocrbatch.retry import RetryPolicy
-from ocrbatch.store import Store
+from ocrbatch.store import RecordDelta, RunFigures, Store
 from ocrbatch.testing import memory_store
 
 POLICY = RetryPolicy(max_retries=2, backoff=0.0, jitter=0.0)
+
+
+def _record(
+    st: Store,
+    job: int,
+    outcomes: Sequence[PageOutcome],
+    tasks: Sequence[PageTask] = (),
+    policy: RetryPolicy = POLICY,
+) -> RecordDelta:
+    """Record as a session does: each failure's retry decided by the policy from the
+    claimed task's retries so far."""
+    by_id = {t.task_id: t for t in tasks}
+    retry_in: dict[int, float | None] = {}
+    for o in outcomes:
+        if not o.ok:
+            t = by_id[o.task_id]
+            d = policy.decide(o.retryable, t.retry_count, t.max_retries)
+            retry_in[o.task_id] = None if d is None else d.delay
+    return st.record(job, outcomes, retry_in)
+
+
+def _fail(t: PageTask, err: DocumentError) -> PageOutcome:
+    return PageOutcome.failure(t, err)
 
 
 def _job(st: Store, key: str = "k", force: bool = False) -> int:
@@ -80,10 +111,10 @@ def test_claim_record_each_task_once_biggest_first(st: Store) -> None:
     assert [t.path for t in first] == ["/d/4.png", "/d/3.png"]  # largest weight first
     rest = st.claim(job, 10, "me")
     assert len(rest) == 3 and not st.claim(job, 10, "me")
-    delta = st.record(job, [_ok(t) for t in first + rest], POLICY)
+    delta = _record(st, job, [_ok(t) for t in first + rest])
     assert (delta.pages_done, delta.documents_done, delta.stale) == (5, 5, 0)
     # The same outcomes again (a duplicate delivery) change nothing.
-    again = st.record(job, [_ok(t) for t in first], POLICY)
+    again = _record(st, job, [_ok(t) for t in first])
     assert again.stale == 2 and again.pages_done == 0
     info = st.get_job(job)
     assert (info.processed_pages, info.successful_documents, info.progress_percentage) == (
@@ -101,11 +132,9 @@ def test_failures_retry_then_fail_with_reason_and_document_error_lists_pages(st:
         assert {t.attempt for t in tasks} == {attempt}
         outs = [_ok(tasks[0])] if attempt == 1 else []
         outs += [
-            PageOutcome.failure(t, "crash", "worker process died", retryable=True)
-            for t in tasks
-            if t.page_index == 1
+            _fail(t, WorkerCrashedError("worker process died")) for t in tasks if t.page_index == 1
         ]
-        delta = st.record(job, outs, POLICY)
+        delta = _record(st, job, outs, tasks)
     assert delta.pages_failed == 1 and delta.documents_failed == 1
     doc = next(iter(st.iter_documents(job)))
     assert doc["status"] == "failed"
@@ -117,9 +146,7 @@ def test_input_errors_are_not_retried(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(1), max_retries=2)
     (t,) = st.claim(job, 1, "me")
-    d = st.record(
-        job, [PageOutcome.failure(t, "input", "empty file (0 bytes)", retryable=False)], POLICY
-    )
+    d = _record(st, job, [_fail(t, DocumentError("empty file (0 bytes)"))], [t])
     assert d.retried == 0 and d.pages_failed == 1
 
 
@@ -130,8 +157,8 @@ def test_stale_outcome_of_an_earlier_attempt_is_ignored(st: Store) -> None:
     st.requeue(job)  # e.g. the coordinator crashed; resume puts it back
     (new,) = st.claim(job, 1, "me")
     assert new.attempt == old.attempt + 1
-    assert st.record(job, [_ok(old, "stale")], POLICY).stale == 1
-    assert st.record(job, [_ok(new, "fresh")], POLICY).pages_done == 1
+    assert _record(st, job, [_ok(old, "stale")]).stale == 1
+    assert _record(st, job, [_ok(new, "fresh")]).pages_done == 1
     assert next(iter(st.iter_documents(job)))["pages"][0]["result_text"] == "fresh"
 
 
@@ -159,7 +186,7 @@ def test_discovery_errors_are_recorded_as_failed_documents(st: Store) -> None:
 def test_completed_content_is_reused_under_the_same_result_key_unless_forced(st: Store) -> None:
     j1 = _job(st)
     st.add_documents(j1, _docs(2), max_retries=2)
-    st.record(j1, [_ok(t, f"text {t.path}") for t in st.claim(j1, 10, "me")], POLICY)
+    _record(st, j1, [_ok(t, f"text {t.path}") for t in st.claim(j1, 10, "me")])
     j2 = _job(st)
     added, reused = st.add_documents(j2, _docs(3, prefix="/copy"), max_retries=2)
     assert (added, reused) == (3, 2)
@@ -176,11 +203,7 @@ def test_reset_failed_and_recount(st: Store) -> None:
     job = _job(st)
     st.add_documents(job, _docs(2), max_retries=0)
     a, b = st.claim(job, 10, "me")
-    st.record(
-        job,
-        [_ok(a), PageOutcome.failure(b, "engine", "boom", retryable=True)],
-        RetryPolicy(max_retries=0),
-    )
+    _record(st, job, [_ok(a), _fail(b, EngineError("boom"))], [a, b], RetryPolicy(max_retries=0))
     assert st.get_job(job).failed_documents == 1
     assert st.reset_failed(job) == 1
     info = st.get_job(job)
@@ -194,9 +217,11 @@ def test_job_lookup_transitions_and_url_errors(tmp_path: Path) -> None:
     assert st.get_job("t").id == job and st.get_job(str(job)).id == job
     with pytest.raises(JobNotFoundError):
         st.get_job("nope")
-    st.transition(job, JobStatus.CANCELLED)
+    st.cancel_job(job, running_too=True)
     with pytest.raises(JobStateError):
-        st.transition(job, JobStatus.RUNNING)
+        st.take_job(st.get_job(job), "me")
+    with pytest.raises(JobStateError):
+        st.pause_job(job)
     with pytest.raises(ConfigError, match="malformed database URL"):
         Store("not a url")
     with pytest.raises(ConfigError, match="unsupported database URL"):
@@ -219,7 +244,7 @@ def test_claim_respects_the_job_cap_across_coordinators(st: Store) -> None:
     a = st.claim(job, 10, "coord-a", cap=3)
     b = st.claim(job, 10, "coord-b", cap=3)
     assert (len(a), len(b)) == (3, 0)
-    st.record(job, [_ok(a[0])], POLICY)
+    _record(st, job, [_ok(a[0])])
     assert len(st.claim(job, 10, "coord-b", cap=3)) == 1
 
 
@@ -233,8 +258,8 @@ def test_an_expired_lease_is_claimed_again_and_the_old_outcome_is_stale(st: Stor
     assert again[0].attempt == dead[0].attempt + 1
     assert st.renew([alive[0].task_id], "alive") == 1
     assert st.renew([alive[0].task_id], "someone-else") == 0
-    assert st.record(job, [_ok(dead[0])], POLICY).stale == 1
-    assert st.record(job, [_ok(again[0]), _ok(alive[0])], POLICY).pages_done == 2
+    assert _record(st, job, [_ok(dead[0])]).stale == 1
+    assert _record(st, job, [_ok(again[0]), _ok(alive[0])]).pages_done == 2
 
 
 def test_requeue_of_one_owner_leaves_the_others(st: Store) -> None:
@@ -255,10 +280,10 @@ def test_queue_demand_orders_by_priority_then_age_and_finish_is_once(st: Store) 
             inputs=["x"],
             mode="parallel",
             priority=priority,
-            queue="q",
         )
         st.add_documents(j, _docs(docs, prefix=f"/j{j}"), max_retries=2, reuse=False)
-        st.update_job(j, discovery_done=True)
+        st.finish_discovery(j)
+        st.enqueue(j, "q")
         return j
 
     low, high, low2, empty = queued(0, 2), queued(5, 1), queued(0, 1), queued(1, 0)
@@ -268,20 +293,14 @@ def test_queue_demand_orders_by_priority_then_age_and_finish_is_once(st: Store) 
     assert [(d.ready, d.unfinished) for d in demand] == [(True, True), (False, False)] + [
         (True, True)
     ] * 2
-    assert st.start_job(high, "me", utcnow_()) and not st.start_job(high, "me", utcnow_())
+    assert st.start_queued_job(high, "me") and not st.start_queued_job(high, "me")
     st.claim(high, 1, "me")
     d = {x.id: x for x in st.queue_demand("q")}
     assert (d[high].running, d[high].ready, d[high].status) == (1, False, JobStatus.RUNNING)
     assert st.queue_demand("other") == []
-    assert st.finish_job(empty, JobStatus.COMPLETED)
-    assert not st.finish_job(empty, JobStatus.COMPLETED)
+    assert st.finish_job(empty, JobStatus.COMPLETED, RunFigures())
+    assert not st.finish_job(empty, JobStatus.COMPLETED, RunFigures())
     assert st.job_statuses([empty, high]) == {empty: "completed", high: "running"}
-
-
-def utcnow_() -> object:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
 
 
 def test_two_processes_migrating_a_new_database_at_once(store_url: str) -> None:
@@ -295,3 +314,70 @@ def test_two_processes_migrating_a_new_database_at_once(store_url: str) -> None:
     st = Store(store_url)
     assert st.list_jobs() == []
     st.close()
+
+
+def test_migration_0005_converts_times_and_config_names_of_an_existing_store(
+    store_url: str,
+) -> None:
+    """A store written before 0005 (epoch floats, old config keys) opens with its data."""
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    url = store_url
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    cfg = Config(str(Path(__import__("ocrbatch.store.store").store.store.__file__).with_name(
+        "alembic.ini")))  # fmt: skip
+
+    def json_of(sql: str) -> str:
+        return sql if engine.dialect.name == "sqlite" else f"CAST({sql} AS JSON)"
+
+    with engine.begin() as c:
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0004")
+        c.execute(text(
+            "INSERT INTO jobs (id, name, mode, priority, status, total_documents, "
+            "processed_documents, successful_documents, failed_documents, reused_documents, "
+            "total_pages, processed_pages, successful_pages, failed_pages, progress_percentage,"
+            " created_at, run_seconds, cpu_seconds, total_cost, ocr_config, result_key, inputs,"
+            " discovery_done, force, heartbeat_at, queue, batch_size, timeout_per_document) "
+            "VALUES (1, 'old', 'parallel', 0, 'running', 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, "
+            "'2026-01-01 00:00:00.000000', 0, 0, 0, @cfg, 'k', @no, "
+            "TRUE, FALSE, 1767225600.25, 'q', 64, 30.0)"
+            .replace("@cfg", json_of(":cfg")).replace("@no", json_of(":no"))
+        ), {"cfg": '{"formats": ["jsonl", "csv"], "max_image_pixels": 99, "batch_size": 64,'
+                   ' "workers": 3}', "no": "[]"})  # fmt: skip
+        c.execute(text("INSERT INTO documents (id, job_id, path, rel_path, result_key, "
+                       "page_count, status, created_at) VALUES (1, 1, '/a', 'a', 'k', 1, "
+                       "'pending', '2026-01-01 00:00:00.000000')"))  # fmt: skip
+        c.execute(text("INSERT INTO tasks (id, job_id, document_id, page_index, file_path, "
+                       "status, attempt, retry_count, max_retries, weight, available_at, "
+                       "lease_expires_at) VALUES (1, 1, 1, 0, '/a', 'running', 1, 0, 3, 1.0, "
+                       "0.0, 1767225660.5)"))  # fmt: skip
+    engine.dispose()
+    with Store(url) as st:  # migrates to head on open
+        job = st.get_job(1)
+        assert job.heartbeat_at == dt.datetime(2026, 1, 1, 0, 0, 0, 250000, tzinfo=dt.UTC)
+        assert job.page_timeout == 30.0
+        assert job.ocr_config == {"format": ["jsonl", "csv"], "max_pixels": 99, "max_workers": 3}
+        with st._read() as c:
+            avail, lease = c.execute(text("SELECT available_at, lease_expires_at FROM tasks")).one()
+        assert str(avail).startswith("1970-01-01 00:00:00")
+        assert str(lease).startswith("2026-01-01 00:01:00.5")
+        # The converted task is claimed again once its (converted) lease ran out.
+        assert [t.task_id for t in st.claim(1, 5, "new")] == [1]
+
+
+def test_a_paused_or_cancelled_job_gives_no_more_pages(st: Store) -> None:
+    """A coordinator that has not seen the pause yet claims nothing more."""
+    job = _job(st)
+    st.add_documents(job, _docs(4), max_retries=2)
+    assert len(st.claim(job, 1, "me")) == 1
+    st.pause_job(job)
+    assert st.claim(job, 10, "me") == []
+    st.release_job(job)
+    assert len(st.claim(job, 1, "me")) == 1
+    st.cancel_job(job, running_too=False)
+    assert st.claim(job, 10, "me") == []

@@ -1,136 +1,173 @@
-"""The Typer app, its shared options and output helpers, and the entry point."""
+"""The Typer app: global and output options, the summary table, exit codes, and the
+entry point."""
 
 from __future__ import annotations
 
-import json
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__, service
+from .. import __version__
 from ..errors import (
     EXIT_CANCELLED,
     EXIT_DOCUMENTS_FAILED,
     EXIT_JOB_FAILED,
     EXIT_PAUSED,
-    ConfigError,
     OcrbatchError,
 )
-from ..progress import configure_logging
+from ..logs import configure_logging
+from ..outputs import cli_hint
 
 __all__ = [
-    "FailUnderOpt",
+    "EXIT_CODES",
     "app",
     "err",
     "finish",
     "main",
     "num",
     "out",
-    "parse_opts",
+    "output_options",
     "pct",
     "print_summary",
     "state",
 ]
 
+# Every exit code, as `--help` and the README list them.
+EXIT_CODES = (
+    (0, "done: every document completed (or as many as --fail-under asks)"),
+    (1, "an unexpected error (a bug: please report it with its traceback)"),
+    (2, "a bad command line, option, input or environment variable"),
+    (3, "the output folder cannot be written (the job stays in the store)"),
+    (4, "the job store cannot be opened or written"),
+    (5, "no such job, or no store where one was looked for"),
+    (6, "the job's state does not allow it (running elsewhere, already done...)"),
+    (7, "worker processes could not start"),
+    (EXIT_DOCUMENTS_FAILED, "done, but some documents failed (errors.jsonl)"),
+    (EXIT_JOB_FAILED, "done, and every document failed"),
+    (EXIT_CANCELLED, "the job was cancelled"),
+    (EXIT_PAUSED, "paused (Ctrl-C, `ocrbatch pause`) or interrupted: `resume` continues"),
+)
+_EPILOG = "Exit codes:\n\n" + "\n".join(f"- {c}: {what}" for c, what in EXIT_CODES)
+
 app = typer.Typer(
     name="ocrbatch",
-    help="Resumable, supervised batch OCR for scanned images, TIFFs and PDFs.",
+    help="Resumable, supervised batch OCR for scanned images, TIFFs and PDFs.\n\n"
+    "- ocrbatch run scans/ --out results/  (OCR a folder; `run --help` for every option)\n"
+    "- ocrbatch status, ocrbatch jobs  (see the jobs)\n"
+    "- ocrbatch resume JOB  (continue one)",
+    epilog=_EPILOG,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    # Markdown, not Rich markup: "[default: ...]" in a help text must stay as it is.
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
-state: dict[str, Any] = {"db": None, "progress": "auto"}
+state: dict[str, Any] = {"progress": "auto", "json_logs": False, "level": "info"}
 
-DbOpt = Annotated[
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OUTPUT = "Output of the command"
+ProgressOpt = Annotated[
     str | None,
     typer.Option(
-        "--db",
-        help="SQLAlchemy URL of the job store "
-        "[env OCRBATCH_DB; default: a SQLite file in "
-        "~/.local/share/ocrbatch]",
-        envvar="OCRBATCH_DB",
+        metavar="KIND",
+        help="auto (a bar on a terminal, else log lines), bar, log or none.",
+        rich_help_panel=_OUTPUT,
     ),
 ]
-JobArg = Annotated[str, typer.Argument(help="Job id or name.")]
-RayAddressOpt = Annotated[
-    str | None,
+LogJsonOpt = Annotated[
+    bool | None,
+    typer.Option("--log-json", metavar="", help="Logs as JSON lines.", rich_help_panel=_OUTPUT),
+]
+QuietOpt = Annotated[
+    bool | None,
     typer.Option(
-        "--ray-address",
-        help="Distributed mode: the Ray cluster, auto or ray://host:port "
-        "[env RAY_ADDRESS; default: a local Ray instance].",
-        envvar="RAY_ADDRESS",
+        "--quiet",
+        "-q",
+        metavar="",
+        help="No progress, warnings and errors only.",
+        rich_help_panel=_OUTPUT,
     ),
 ]
-ShipPagesOpt = Annotated[
-    str,
-    typer.Option(
-        help="Distributed mode: send page bytes to workers: auto (to nodes that do not "
-        "see the input files), always or never."
-    ),
+VerboseOpt = Annotated[
+    bool | None,
+    typer.Option("--verbose", "-v", metavar="", help="Debug logs too.", rich_help_panel=_OUTPUT),
 ]
-CpusOpt = Annotated[
-    float, typer.Option(help="Distributed mode: CPUs one worker reserves.", min=0.01)
-]
-GpusOpt = Annotated[float, typer.Option(help="Distributed mode: GPUs one worker reserves.", min=0)]
-GroundTruthOpt = Annotated[
-    str | None,
-    typer.Option(help="Folder of <name>.gt.txt files mirroring the inputs' tree."),
-]
-CasefoldOpt = Annotated[bool, typer.Option(help="Score accuracy case-insensitively.")]
-IgnoreCharsOpt = Annotated[
-    str, typer.Option(help="Characters dropped from both sides before scoring, e.g. '~'.")
-]
-FailUnderOpt = Annotated[
-    float,
-    typer.Option(
-        metavar="RATE",
-        help="Exit 8 when the share of documents that completed is below RATE (0..1) "
-        "[default: 1, any failed document].",
-        min=0,
-        max=1,
-    ),
-]
-MinConfidenceOpt = Annotated[
-    float | None,
-    typer.Option(help="Flag pages under this confidence (0..1) for review.", min=0, max=1),
-]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ocrbatch {__version__}")
+        raise typer.Exit()
+
+
+def _configure(
+    progress: str | None, log_json: bool | None, quiet: bool | None, verbose: bool | None
+) -> None:
+    if progress is not None:
+        if progress not in ("auto", "bar", "log", "none"):
+            raise typer.BadParameter("must be auto, bar, log or none", param_hint="--progress")
+        state["progress"] = progress
+    if log_json:
+        state["json_logs"] = True
+        if state["progress"] == "auto":
+            state["progress"] = "log"
+    if quiet:
+        state["progress"], state["level"] = "none", "warning"
+    if verbose:
+        state["level"] = "debug"
+    configure_logging(json_logs=state["json_logs"], level=state["level"])
 
 
 @app.callback()
 def _main(
-    log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
-    progress: Annotated[
-        str, typer.Option(help="auto (bar on a TTY, else log lines), bar, log or none.")
-    ] = "auto",
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    progress: ProgressOpt = None,
+    log_json: LogJsonOpt = None,
+    quiet: QuietOpt = None,
+    verbose: VerboseOpt = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", metavar="", help="Print the version.", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(__version__)
-        raise typer.Exit()
-    if progress not in ("auto", "bar", "log", "none"):
-        raise typer.BadParameter("must be auto, bar, log or none", param_hint="--progress")
-    configure_logging(json_logs=log_json)
-    state["progress"] = "log" if (log_json and progress == "auto") else progress
+    _configure(progress, log_json, quiet, verbose)
 
 
-def parse_opts(pairs: list[str] | None) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--engine-opt takes KEY=VALUE, got {pair!r}")
-        try:
-            opts[key] = json.loads(value)
-        except json.JSONDecodeError:
-            opts[key] = value
-    return opts
+def output_options(fn: F) -> F:
+    """The output options of the app (--progress, --log-json, -q, -v), accepted after
+    the command's name too (``ocrbatch run --progress log ...``)."""
+    extra = {
+        "progress": ProgressOpt,
+        "log_json": LogJsonOpt,
+        "quiet": QuietOpt,
+        "verbose": VerboseOpt,
+    }
+    sig = inspect.signature(fn, eval_str=True)
+    params = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a)
+        for n, a in extra.items()
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        _configure(*(kwargs.pop(n) for n in extra))
+        return fn(**kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *params])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -138,6 +175,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     t = Table(
         title=f"job {summary['job']} ({summary['name']}): {summary['status']}", show_header=False
     )
+    t.add_column()
+    t.add_column(overflow="fold")  # a long path wraps, never cut
     t.add_row(
         "documents",
         f"{d['completed']} completed, {d['failed']} failed, "
@@ -167,16 +206,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         t.add_row(
             "accuracy",
             f"CER {acc['cer']:.4f}, WER {acc['wer']:.4f}, bag-of-words {acc['bow']:.4f} "
-            f"on {acc['pages']} pages with ground truth (`ocrbatch eval {summary['job']}`)",
-        )
-    if summary.get("output"):
-        t.add_row("results", str(summary["output"]))
-    if summary["pages"]["failed"] or summary["documents"]["failed"]:
-        t.add_row("errors", str(Path(summary["output"] or ".") / "errors.jsonl"))
-    if summary.get("export_errors"):
-        t.add_row(
-            "export errors",
-            f"{summary['export_errors']} document files not written (errors.jsonl, kind export)",
+            f"on {acc['pages']} pages with ground truth",
         )
     review = summary.get("review")
     if review:
@@ -185,6 +215,11 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{review['pages']} pages under confidence {review['min_confidence']} "
             "(summary.json: review)",
         )
+    if summary.get("output"):
+        partial = " (partial: the job has pages left)" if summary.get("partial") else ""
+        t.add_row("results", f"{summary['output']}{partial}")
+    if summary["pages"]["failed"] or summary["documents"]["failed"]:
+        t.add_row("errors", str(Path(summary["output"] or ".") / "errors.jsonl"))
     out.print(t)
 
 
@@ -197,16 +232,16 @@ def num(v: float | None) -> str:
 
 
 def finish(summary: dict[str, Any], db: str | None, fail_under: float = 1.0) -> None:
-    """Print the summary and exit with the job's outcome: 0 when the share of documents
-    that completed is at least ``fail_under`` (every one, by default), else 8; 9 when
-    the job failed, 10 when it was cancelled, 130 when it paused."""
+    """Print the summary, the commands that follow from it, and exit with the job's
+    outcome (see EXIT_CODES)."""
     print_summary(summary)
-    status = summary["status"]
+    job, status = summary["job"], summary["status"]
+    if summary.get("accuracy"):
+        err.print(f"accuracy per folder: `{cli_hint('eval', job, db)}`")
     if status == "paused":
-        job = summary["job"]
         err.print(
-            f"paused: continue with `{service.cli_hint('resume', job, db)}`; the results so "
-            f"far are in {summary.get('output')} (summary.json says partial)"
+            f"paused: continue with `{cli_hint('resume', job, db)}`; the results so far "
+            f"are in {summary.get('output')} (summary.json says partial)"
         )
         raise typer.Exit(EXIT_PAUSED)
     if status == "cancelled":
@@ -227,4 +262,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_PAUSED)

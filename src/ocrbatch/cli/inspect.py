@@ -9,16 +9,8 @@ import typer
 from rich.table import Table
 
 from .. import service
-from .app import (
-    DbOpt,
-    GroundTruthOpt,
-    JobArg,
-    MinConfidenceOpt,
-    app,
-    err,
-    num,
-    out,
-)
+from .app import app, err, num, out
+from .options import DbOpt, JobArg
 
 __all__: list[str] = []
 
@@ -26,13 +18,40 @@ __all__: list[str] = []
 @app.command("eval")
 def eval_job(
     job: JobArg,
-    ground_truth: GroundTruthOpt = None,
-    casefold: Annotated[
-        bool | None, typer.Option("--casefold/--no-casefold", help="[default: the job's]")
+    ground_truth: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="Folder of <name>.gt.txt files mirroring the inputs [default: the "
+            "job's; <name>.gt.txt beside each input is always looked for].",
+        ),
     ] = None,
-    ignore_chars: Annotated[str | None, typer.Option(help="[default: the job's]")] = None,
-    min_confidence: MinConfidenceOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    casefold: Annotated[
+        bool | None,
+        typer.Option(
+            "--casefold/--no-casefold",
+            metavar="",
+            help="Compare case-insensitively, or not [default: the job's].",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_chars: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CHARS",
+            help="Characters dropped from both sides before scoring, e.g. '~' "
+            "[default: the job's].",
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            metavar="RATE", min=0, max=1, help="List pages under this confidence (0..1) for review."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="JSON output (for scripts).")
+    ] = False,
     db: DbOpt = None,
 ) -> None:
     """Accuracy of a job against ground truth: a table per source folder.
@@ -60,20 +79,32 @@ def eval_job(
         raise typer.Exit(1)
     norm = acc["normalization"]
     t = Table(
-        "folder", "docs", "pages", "CER", "WER", "bag-of-words", "confidence", "review",
+        "folder",
+        "docs",
+        "pages",
+        "CER",
+        "WER",
+        "bag-of-words",
+        "confidence",
+        "review",
         title=f"job {d['job']} ({d['name']}): accuracy, casefold={norm['casefold']}"
         + (f", ignoring {norm['ignore_chars']!r}" if norm["ignore_chars"] else ""),
-    )  # fmt: skip
+    )
     rows = [*acc["by_folder"].items(), ("all", acc)]
     for name, f in rows:
         if not f["documents"]:
             continue
         t.add_row(
-            name, str(f["documents"]), str(f["pages"]),
-            f"{f['cer']:.4f}", f"{f['wer']:.4f}", f"{f['bow']:.4f}",
-            num(f["mean_confidence"]), str(f["review_pages"]),
+            name,
+            str(f["documents"]),
+            str(f["pages"]),
+            f"{f['cer']:.4f}",
+            f"{f['wer']:.4f}",
+            f"{f['bow']:.4f}",
+            num(f["mean_confidence"]),
+            str(f["review_pages"]),
             end_section=name == rows[-2][0],
-        )  # fmt: skip
+        )
     out.print(t)
     if review and review["pages"]:
         out.print(f"{review['pages']} pages under confidence {review['min_confidence']}:")
@@ -83,12 +114,18 @@ def eval_job(
 
 @app.command()
 def engines(
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="JSON output (for scripts).")
+    ] = False,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", metavar="", help="Also the stand-in engines for tests (fake...)."),
+    ] = False,
 ) -> None:
     """The installed OCR engines (entry-point group ocrbatch.engines)."""
     from ..engines import engine_listing
 
-    rows = engine_listing()
+    rows = [e for e in engine_listing() if all_ or not e.for_tests]
     if as_json:
         out.print_json(
             json.dumps(

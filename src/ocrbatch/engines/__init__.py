@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .base import (
     Engine,
+    EngineBase,
     EngineInfo,
     EngineListing,
     engine_class,
@@ -18,6 +19,7 @@ from .base import (
 
 __all__ = [
     "Engine",
+    "EngineBase",
     "EngineInfo",
     "EngineListing",
     "engine_class",

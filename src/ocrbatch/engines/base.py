@@ -11,11 +11,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from ..config import validate
-from ..errors import ConfigError
+from ..errors import ConfigError, one_line
 from ..model import PageTask, PageText
 
 __all__ = [
     "Engine",
+    "EngineBase",
     "EngineInfo",
     "EngineListing",
     "engine_class",
@@ -43,27 +44,83 @@ class Engine(Protocol):
     """An OCR engine. Built from validated options; ``open`` loads models (once per
     worker process, never per page); ``recognize`` returns data, never files.
 
-    ``threads`` (optional: passed only to engines whose constructor takes it) is how
-    many cores this one engine may use: 1 in a parallel pool (one engine per core), all
-    of them in sequential mode. An optional classmethod
-    ``info() -> EngineInfo`` feeds ``ocrbatch engines``; an optional classmethod
-    ``check(options)`` fails early, in the coordinator, when models are missing.
+    Its optional capabilities are declared here, as class attributes and classmethods
+    with defaults in :class:`EngineBase` (an engine subclasses it and declares what
+    differs); executors and the coordinator read them from the class, never by building
+    an engine or probing with getattr.
     """
 
     name: ClassVar[str]
+    # The engine's own options model (None: options are passed through unchecked).
     options_model: ClassVar[type[BaseModel] | None]
     # Resident memory one worker of this engine needs, for sizing the pool.
     memory_per_worker_mb: ClassVar[int]
+    # Modules worth importing once in the forkserver, before workers fork.
+    preload: ClassVar[tuple[str, ...]]
+    # Takes batches of prepared pages (see engines/batch.py): a GPU engine.
+    batched: ClassVar[bool]
+    # False: recognize(None, task), no page decoded (a null engine, for overhead runs).
+    reads_image: bool
+    # A stand-in for tests (`ocrbatch engines` lists it only with --all).
+    for_tests: ClassVar[bool]
 
     def __init__(
         self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
-    ) -> None: ...
+    ) -> None:
+        """``threads``: cores this one engine may use (1 in a pool, all when alone)."""
+        ...
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> None:
+        """Fail early, in the coordinator, when models or libraries are missing."""
+        ...
+
+    @classmethod
+    def info(cls) -> EngineInfo:
+        """What ``ocrbatch engines`` prints."""
+        ...
+
+    @classmethod
+    def pages_per_batch(cls, options: Mapping[str, Any]) -> int:
+        """Pages per device call of a batched engine with these options (1 otherwise)."""
+        ...
 
     def open(self) -> None: ...
 
     def recognize(self, image: Any, task: PageTask) -> PageText: ...
 
     def close(self) -> None: ...
+
+
+class EngineBase:
+    """The defaults of every optional capability of :class:`Engine`: an engine (ours or
+    a third party's) subclasses this and declares only what differs."""
+
+    name: ClassVar[str] = ""
+    options_model: ClassVar[type[BaseModel] | None] = None
+    memory_per_worker_mb: ClassVar[int] = 400
+    preload: ClassVar[tuple[str, ...]] = ()
+    batched: ClassVar[bool] = False
+    reads_image: bool = True
+    for_tests: ClassVar[bool] = False
+
+    @classmethod
+    def check(cls, options: Mapping[str, Any]) -> None:
+        """Nothing to check by default."""
+
+    @classmethod
+    def info(cls) -> EngineInfo:
+        return EngineInfo(cls.name, "?", (), "cpu")
+
+    @classmethod
+    def pages_per_batch(cls, options: Mapping[str, Any]) -> int:
+        return 1
+
+    def open(self) -> None:
+        """Nothing to load by default."""
+
+    def close(self) -> None:
+        """Nothing to release by default."""
 
 
 @functools.cache
@@ -77,7 +134,8 @@ def engine_names() -> list[str]:
 
 
 def engine_class(name: str) -> type[Engine]:
-    """The engine class registered under ``name``."""
+    """The engine class registered under ``name`` (it must declare the capabilities of
+    :class:`Engine`, which subclassing :class:`EngineBase` gives)."""
     eps = _entry_points()
     if name not in eps:
         raise ConfigError(
@@ -87,17 +145,36 @@ def engine_class(name: str) -> type[Engine]:
         cls: type[Engine] = eps[name].load()
     except ImportError as exc:
         raise ConfigError(f"engine {name!r} cannot be loaded: {exc}") from None
+    missing = [a for a in _CAPABILITIES if not hasattr(cls, a)]
+    if missing:
+        raise ConfigError(
+            f"engine {name!r} ({eps[name].value}) does not declare {', '.join(missing)}: "
+            "subclass ocrbatch.engines.EngineBase"
+        )
     return cls
+
+
+_CAPABILITIES = (
+    "name",
+    "options_model",
+    "memory_per_worker_mb",
+    "preload",
+    "batched",
+    "reads_image",
+    "for_tests",
+    "check",
+    "info",
+    "pages_per_batch",
+)
 
 
 def engine_preload(name: str) -> list[str]:
     """Modules worth importing before workers fork: the engine's own module and the
-    libraries it names in an optional ``preload`` class attribute."""
+    libraries it declares in ``preload``."""
     ep = _entry_points().get(name)
     if ep is None:
         return []
-    cls = engine_class(name)
-    return [ep.module, *getattr(cls, "preload", ())]
+    return [ep.module, *engine_class(name).preload]
 
 
 def validate_engine_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,6 +195,7 @@ class EngineListing:
     source: str
     info: EngineInfo | None
     error: str | None = None
+    for_tests: bool = False
 
 
 def engine_listing() -> list[EngineListing]:
@@ -129,10 +207,8 @@ def engine_listing() -> list[EngineListing]:
         source = f"{dist.name} {dist.version}" if dist is not None else ep.value
         try:
             cls = engine_class(name)
-            info_fn = getattr(cls, "info", None)
-            info = info_fn() if info_fn is not None else EngineInfo(name, "?", (), "?")
-            out.append(EngineListing(name, source, info))
+            out.append(EngineListing(name, source, cls.info(), for_tests=cls.for_tests))
         except Exception as exc:  # a broken third-party engine must not hide the others
             msg = exc.message if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-            out.append(EngineListing(name, source, None, " ".join(msg.split())[:300]))
+            out.append(EngineListing(name, source, None, one_line(msg)))
     return out

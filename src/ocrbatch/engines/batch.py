@@ -43,4 +43,4 @@ class TwoPhaseEngine(BatchEngine, Protocol):
 
 def is_batch_engine(name: str) -> bool:
     """True if the engine registered as ``name`` declares ``batched = True``."""
-    return bool(getattr(engine_class(name), "batched", False))
+    return engine_class(name).batched

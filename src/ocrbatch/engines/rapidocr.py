@@ -28,7 +28,7 @@ from ..config import RapidOcrOptions
 from ..errors import ConfigError, EngineError
 from ..model import Line, PageTask, PageText, Word
 from ..tools.images import image_dpi
-from .base import EngineInfo
+from .base import EngineBase, EngineInfo
 from .layout import box_of, page_blocks, page_text, word
 
 __all__ = [
@@ -207,7 +207,7 @@ def page_from_output(
     )
 
 
-class RapidOcrEngine:
+class RapidOcrEngine(EngineBase):
     """PP-OCR text detection and recognition through RapidOCR on onnxruntime (CPU)."""
 
     name: ClassVar[str] = "rapidocr"

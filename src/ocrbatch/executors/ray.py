@@ -30,7 +30,15 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ConfigError, DocumentError
+from ..errors import (
+    ConfigError,
+    DocumentError,
+    EngineError,
+    TaskTimeoutError,
+    WorkerCrashedError,
+    WorkerStartError,
+    reason,
+)
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec, init_worker, process_page
 from ..tools.images import open_file
@@ -292,7 +300,7 @@ class RayExecutor:
             if getattr(exc, "actor_init_failed", False):
                 self._init_failures += 1
                 if self._init_failures >= _MAX_INIT_FAILURES:
-                    raise ConfigError(f"Ray worker failed to start: {_one_line(exc)}") from None
+                    raise WorkerStartError(f"Ray worker failed to start: {reason(exc)}") from None
             self._replace(slot, requeue=[])
 
     def _on_done(self, ref: Any, out: list[PageOutcome]) -> None:
@@ -309,9 +317,7 @@ class RayExecutor:
         except ray.exceptions.TaskCancelledError:
             outcome = None
         except ray.exceptions.RayError as exc:
-            outcome = PageOutcome.failure(
-                page.task, "engine", f"worker error: {_one_line(exc)}", retryable=True
-            )
+            outcome = PageOutcome.failure(page.task, EngineError(f"worker error: {reason(exc)}"))
         if page in slot.pages:
             slot.pages.remove(page)
         slot.head_started = time.monotonic()
@@ -324,29 +330,35 @@ class RayExecutor:
     def _on_actor_lost(self, slot: _Slot, exc: Exception, out: list[PageOutcome]) -> None:
         """The actor is gone: its process died on the page it ran, or its node died."""
         ray = self._ray
-        node_lost = isinstance(exc, ray.exceptions.ActorUnavailableError) or (
-            "node has died" in str(exc)
+        # Ray's types, then the cluster's own view of the node: an actor that died with
+        # its node (or was preempted) cost its pages nothing.
+        node_lost = (
+            isinstance(exc, ray.exceptions.ActorUnavailableError)
+            or bool(getattr(exc, "preempted", False))
+            or not self._node_alive(slot.node_id)
         )
         pages = list(slot.pages)
         if pages and not node_lost:
             head = pages.pop(0)
-            out.append(
-                PageOutcome.failure(
-                    head.task,
-                    "crash",
-                    "worker process died (Ray actor lost; segfault or out of memory?)",
-                    retryable=True,
-                )
+            died = WorkerCrashedError(
+                "worker process died (Ray actor lost; segfault or out of memory?)"
             )
+            out.append(PageOutcome.failure(head.task, died))
         for p in pages:
             p.lost += 1
             if p.lost > _MAX_LOST:
-                out.append(
-                    PageOutcome.failure(
-                        p.task, "crash", f"worker lost {p.lost} times (nodes died)", retryable=True
-                    )
-                )
+                lost = WorkerCrashedError(f"worker lost {p.lost} times (nodes died)")
+                out.append(PageOutcome.failure(p.task, lost))
         self._replace(slot, requeue=[p for p in pages if p.lost <= _MAX_LOST])
+
+    def _node_alive(self, node_id: str) -> bool:
+        """Is the node this actor ran on still alive (the cluster's own record)?"""
+        if not node_id:
+            return True
+        try:
+            return any(n["NodeID"] == node_id and n["Alive"] for n in self._ray.nodes())
+        except self._ray.exceptions.RayError:
+            return True  # cannot tell: count it as a crash of the page
 
     def _check_timeouts(self, out: list[PageOutcome]) -> None:
         now = time.monotonic()
@@ -355,15 +367,10 @@ class RayExecutor:
                 head = s.pages.popleft()
                 self._by_ref.pop(head.ref, None)
                 t = self._timeout_of(head)
-                out.append(
-                    PageOutcome.failure(
-                        head.task,
-                        "timeout",
-                        f"timed out after {t:g}s; the worker was killed and replaced",
-                        retryable=True,
-                        processing_time=t,
-                    )
+                late = TaskTimeoutError(
+                    f"timed out after {t:g}s; the worker was killed and replaced"
                 )
+                out.append(PageOutcome.failure(head.task, late, processing_time=t))
                 self._replace(s, requeue=list(s.pages))
 
     def _replace(self, slot: _Slot, requeue: list[_Page]) -> None:
@@ -398,7 +405,7 @@ class RayExecutor:
             with open_file(task.path) as f:
                 data = f.read()
         except DocumentError as exc:
-            return PageOutcome.failure(task, exc.kind, exc.message, retryable=exc.retryable)
+            return PageOutcome.failure(task, exc)
         ref = self._ray.put(data)
         self._bytes[task.path] = ref
         while len(self._bytes) > _BYTES_CACHE:
@@ -452,9 +459,5 @@ def _connect(ray: Any, address: str | None) -> bool:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except Exception as exc:
         where = address or "a local Ray instance"
-        raise ConfigError(f"cannot start or reach {where}: {_one_line(exc)}") from None
+        raise ConfigError(f"cannot start or reach {where}: {reason(exc)}") from None
     return True
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from ..config import RunConfig
-from ..errors import DocumentError
+from ..errors import DocumentError, one_line
 from .atomic import atomic_writer
 from .paths import DOCUMENT_FORMATS, output_relpath
 from .records import document_record
@@ -47,7 +47,7 @@ class ExportOptions:
     encrypted input PDFs, the pixel cap of page images (the searchable PDF)."""
 
     password: str | None = None
-    max_pixels: int = RunConfig.model_fields["max_image_pixels"].default
+    max_pixels: int = RunConfig.model_fields["max_pixels"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,6 @@ class ExportProblem:
 
 
 DocumentWriter = Callable[[Raw, Path, ExportOptions], None]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
 
 
 def write_documents(
@@ -105,7 +101,7 @@ def write_documents(
             reason = f"cannot write {fmt} file: {exc.strerror or exc}"
         except UnicodeError:
             reason = f"cannot write {fmt} file: the file name cannot be encoded"
-        problem = ExportProblem(str(d["path"]), fmt, _one_line(reason))
+        problem = ExportProblem(str(d["path"]), fmt, one_line(reason))
         log.warning("export_failed", path=problem.path, format=fmt, error=problem.error)
         problems.append(problem)
     return [out / DOCUMENT_FORMATS[fmt][0]] if n else []

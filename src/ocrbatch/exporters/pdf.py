@@ -27,7 +27,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
-from ..errors import DocumentError
+from ..errors import DocumentError, reason
 from ..model import PageText
 from ..tools.files import check_regular, open_file
 from ..tools.images import image_dpi, load_image
@@ -170,7 +170,7 @@ def _overlay(pdf: Any, page: Any, text: PageText, font: Any) -> None:
 
 
 def _image_xobject(
-    pdf: Any, path: str, index: int, text: PageText, max_pixels: int
+    pdf: Any, path: str, index: int, text: PageText, max_pixels: int, page_dpi: float | None
 ) -> tuple[Any, float]:
     """The page image as an XObject (a JPEG's own bytes where possible) and its dpi."""
     if index == 0:
@@ -182,7 +182,7 @@ def _image_xobject(
                 and upright
                 and im.size == (text.width, text.height)
             ):
-                dpi = image_dpi(im) or text.dpi or DEFAULT_DPI
+                dpi = image_dpi(im) or page_dpi or text.dpi or DEFAULT_DPI
                 f.seek(0)
                 xobj = pdf.make_stream(
                     f.read(),
@@ -196,7 +196,7 @@ def _image_xobject(
                 )
                 return xobj, dpi
     page_image = load_image(path, index, max_pixels=max_pixels)
-    dpi = image_dpi(page_image) or text.dpi or DEFAULT_DPI
+    dpi = image_dpi(page_image) or page_dpi or text.dpi or DEFAULT_DPI
     mode = page_image.mode
     bits = 1 if mode == "1" else 8
     space = Name.DeviceRGB if mode == "RGB" else Name.DeviceGray
@@ -238,10 +238,6 @@ def _encryption(pdf: Any, user_password: str) -> Any:
     )
 
 
-def _reason(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
-
-
 def searchable_pdf(
     doc: Mapping[str, Any],
     dest: Path,
@@ -255,6 +251,13 @@ def searchable_pdf(
     path = str(doc["path"])
     pages = list(completed_pages(doc))
     is_pdf = path.lower().endswith(".pdf")
+    # The resolution an image that states none was given (--image-dpi or estimated from
+    # its letters, see pipeline._page_dpi): its page size.
+    page_dpis = {
+        p["page_index"]: float((p.get("info") or {})["page_dpi"])
+        for p in doc["pages"]
+        if (p.get("info") or {}).get("page_dpi")
+    }
     # A PDF page read from its own text layer (no OCR) already has its text: another
     # layer on it would double every word.
     native = {
@@ -272,7 +275,8 @@ def searchable_pdf(
                     if text.blocks and index < len(pdf.pages) and index not in native:
                         _overlay(pdf, pdf.pages[index], text, font)
                     continue
-                xobj, dpi = _image_xobject(pdf, path, index, text, max_pixels)
+                page_dpi = page_dpis.get(index)
+                xobj, dpi = _image_xobject(pdf, path, index, text, max_pixels, page_dpi)
                 w_pt, h_pt = text.width * 72.0 / dpi, text.height * 72.0 / dpi
                 page = pdf.add_blank_page(page_size=(w_pt, h_pt))
                 img = page.add_resource(xobj, Name.XObject, prefix="Im")
@@ -286,11 +290,13 @@ def searchable_pdf(
     except OSError as exc:
         if exc.errno in FATAL_ERRNOS:
             raise
-        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
+        why = reason(exc, 200, with_type=False)
+        raise DocumentError(f"cannot write searchable PDF: {why}") from None
     except Exception as exc:
         # The input is outside our control and qpdf/Pillow raise many kinds: whatever
         # they raise, it is this document's problem, not the whole export's.
-        raise DocumentError(f"cannot write searchable PDF: {_reason(exc)}") from None
+        why = reason(exc, 200, with_type=False)
+        raise DocumentError(f"cannot write searchable PDF: {why}") from None
 
 
 def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .cache import PageCache, cache_key
 from .preprocessor import AUTO_RULES, Preprocessor
-from .quality import Quality, estimate_skew, measure
+from .quality import Quality, char_height, estimate_dpi, estimate_skew, measure
 
 __all__ = [
     "AUTO_RULES",
@@ -14,6 +14,8 @@ __all__ = [
     "Preprocessor",
     "Quality",
     "cache_key",
+    "char_height",
+    "estimate_dpi",
     "estimate_skew",
     "measure",
 ]

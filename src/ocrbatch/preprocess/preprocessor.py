@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..config import parse_preprocess
 from ..model import PageText
+from ..specs import parse_preprocess
 from ..tools.osd import detect_orientation
 from . import steps as st
 from .quality import Quality, measure

@@ -3,7 +3,8 @@ SQLAlchemy URL (PostgreSQL for several coordinators) through ``--db``/OCRBATCH_D
 
 from __future__ import annotations
 
+from .lifecycle import RunFigures
 from .queue import QueuedJob
 from .store import LEASE_SECONDS, JobInfo, RecordDelta, Store
 
-__all__ = ["LEASE_SECONDS", "JobInfo", "QueuedJob", "RecordDelta", "Store"]
+__all__ = ["LEASE_SECONDS", "JobInfo", "QueuedJob", "RecordDelta", "RunFigures", "Store"]

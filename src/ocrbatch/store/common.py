@@ -48,6 +48,10 @@ class StoreParts:
         """A write transaction; Store provides it."""
         raise NotImplementedError
 
+    def _read(self) -> Any:
+        """A connection for reading; Store provides it."""
+        raise NotImplementedError
+
 
 def safe_url(url: str) -> str:
     """The URL as it may be shown: without its password."""

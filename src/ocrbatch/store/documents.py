@@ -24,7 +24,7 @@ from ..model import (
     TaskStatus,
 )
 from .common import StoreParts, refresh_progress, utcnow
-from .tables import documents, jobs, tasks
+from .tables import EPOCH, documents, jobs, tasks
 
 __all__ = ["DocumentOps"]
 
@@ -36,7 +36,7 @@ class DocumentOps(StoreParts):
         """Which of ``paths`` the job already has (discovery resumed after a crash)."""
         if not paths:
             return set()
-        with self.engine.connect() as c:
+        with self._read() as c:
             rows = c.execute(
                 select(documents.c.path).where(
                     documents.c.job_id == job_id, documents.c.path.in_(paths)
@@ -137,7 +137,7 @@ class DocumentOps(StoreParts):
                             retry_count=0,
                             max_retries=max_retries,
                             weight=weight,
-                            available_at=0.0,
+                            available_at=EPOCH,
                         )
                     )
             if task_rows:
@@ -208,7 +208,7 @@ class DocumentOps(StoreParts):
             literal(doc_id),
             *[tasks.c[k] for k in cols],
             literal(TaskStatus.COMPLETED.value),
-            literal(0.0),
+            literal(EPOCH, type_=tasks.c.available_at.type),
             literal(now, type_=tasks.c.completed_at.type),
         ).where(tasks.c.document_id == old_doc)
         res = c.execute(

@@ -1,35 +1,27 @@
-"""Jobs in the store: create, find, list, change status."""
+"""Jobs in the store: create, find and list them, and what is recorded about them
+outside their lifecycle (discovery, queue, password, summary and result files).
+Status changes live in :mod:`.lifecycle`."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import insert, select, update
 
-from ..errors import JobNotFoundError, JobStateError
-from ..model import (
-    JobStatus,
-    check_job_transition,
-)
+from ..errors import JobNotFoundError
+from ..model import JobStatus
 from .common import StoreParts, safe_url, utcnow
 from .tables import jobs
 
 __all__ = ["JobInfo", "JobOps"]
 
-from dataclasses import dataclass, fields
-
 
 @dataclass(frozen=True, slots=True)
 class JobInfo:
-    """A job row as plain data."""
+    """A job row as plain data (columns: store/tables.py)."""
 
     id: int
     name: str
@@ -38,8 +30,8 @@ class JobInfo:
     priority: int
     status: str
     max_workers: int | None
-    batch_size: int | None
-    timeout_per_document: float | None
+    workers: int | None
+    page_timeout: float | None
     max_retries: int | None
     total_documents: int
     processed_documents: int
@@ -56,6 +48,7 @@ class JobInfo:
     completed_at: dt.datetime | None
     updated_at: dt.datetime | None
     estimated_completion: dt.datetime | None
+    running_since: dt.datetime | None
     run_seconds: float
     cpu_seconds: float
     cpu_usage_avg: float | None
@@ -70,15 +63,35 @@ class JobInfo:
     force: bool
     output_path: str | None
     error_log_path: str | None
+    progress: dict[str, Any] | None
     summary: dict[str, Any] | None
+    error: str | None
     owner: str | None
-    heartbeat_at: float | None
+    heartbeat_at: dt.datetime | None
     queue: str | None
     outputs: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> JobInfo:
         return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+# A new job's counters and figures.
+_ZERO = (
+    "total_documents",
+    "processed_documents",
+    "successful_documents",
+    "failed_documents",
+    "reused_documents",
+    "total_pages",
+    "processed_pages",
+    "successful_pages",
+    "failed_pages",
+    "progress_percentage",
+    "run_seconds",
+    "cpu_seconds",
+    "total_cost",
+)
 
 
 class JobOps(StoreParts):
@@ -97,12 +110,13 @@ class JobOps(StoreParts):
         output_path: str | None = None,
         force: bool = False,
         max_workers: int | None = None,
-        batch_size: int | None = None,
-        timeout: float | None = None,
+        page_timeout: float | None = None,
         max_retries: int | None = None,
-        preprocessing_config: dict[str, Any] | None = None,
-        queue: str | None = None,
     ) -> int:
+        """A new pending job. ``output_path`` may hold ``{id}``, filled in with the job's
+        id in the same transaction (the default output folder is named after the job),
+        so a crash never leaves a job without its folder."""
+        now = utcnow()
         with self._begin() as c:
             res = c.execute(
                 insert(jobs).values(
@@ -112,41 +126,22 @@ class JobOps(StoreParts):
                     priority=priority,
                     status=JobStatus.PENDING,
                     max_workers=max_workers,
-                    batch_size=batch_size,
-                    timeout_per_document=timeout,
+                    page_timeout=page_timeout,
                     max_retries=max_retries,
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
+                    created_at=now,
+                    updated_at=now,
                     ocr_config=config,
-                    preprocessing_config=preprocessing_config,
                     result_key=result_key,
                     inputs=list(inputs),
-                    output_path=output_path,
-                    error_log_path=f"{output_path}/errors.jsonl" if output_path else None,
                     force=force,
-                    total_documents=0,
-                    processed_documents=0,
-                    successful_documents=0,
-                    failed_documents=0,
-                    reused_documents=0,
-                    total_pages=0,
-                    processed_pages=0,
-                    successful_pages=0,
-                    failed_pages=0,
-                    progress_percentage=0.0,
-                    run_seconds=0.0,
-                    cpu_seconds=0.0,
-                    total_cost=0.0,
                     discovery_done=False,
-                    queue=queue,
+                    **dict.fromkeys(_ZERO, 0),
                 )
             )
             key = res.inserted_primary_key
             assert key is not None
             job_id = int(key[0])
-            if output_path is not None and "{id}" in output_path:
-                # The default output folder is named after the job: set in the same
-                # transaction, so a crash never leaves a job without its folder.
+            if output_path is not None:
                 path = output_path.replace("{id}", str(job_id))
                 c.execute(
                     update(jobs)
@@ -156,91 +151,67 @@ class JobOps(StoreParts):
             return job_id
 
     def get_job(self, ref: int | str) -> JobInfo:
-        """A job by id, or by name (the newest job of that name)."""
-        with self.engine.connect() as c:
-            row = None
-            if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-                row = c.execute(select(jobs).where(jobs.c.id == int(ref))).mappings().first()
-            if row is None and isinstance(ref, str):
-                row = (
-                    c.execute(
-                        select(jobs).where(jobs.c.name == ref).order_by(jobs.c.id.desc()).limit(1)
-                    )
-                    .mappings()
-                    .first()
-                )
-        if row is None:
+        """A job by id, or by name (the newest job of that name; see :meth:`find_jobs`)."""
+        found = self.find_jobs(ref, limit=1)
+        if not found:
             raise JobNotFoundError(f"no job {ref!r} in {safe_url(self.url)}")
-        return JobInfo.from_row(row)
+        return found[0]
 
-    def list_jobs(self, limit: int = 50) -> list[JobInfo]:
-        with self.engine.connect() as c:
-            rows = c.execute(select(jobs).order_by(jobs.c.id.desc()).limit(limit)).mappings()
+    def find_jobs(self, ref: int | str, limit: int = 20) -> list[JobInfo]:
+        """The job with id ``ref``, else the jobs named ``ref``, newest first."""
+        with self._read() as c:
+            if isinstance(ref, int) or ref.isdigit():
+                row = c.execute(select(jobs).where(jobs.c.id == int(ref))).mappings().first()
+                if row is not None:
+                    return [JobInfo.from_row(row)]
+            if isinstance(ref, int):
+                return []
+            rows = c.execute(
+                select(jobs).where(jobs.c.name == ref).order_by(jobs.c.id.desc()).limit(limit)
+            ).mappings()
             return [JobInfo.from_row(r) for r in rows]
+
+    def list_jobs(
+        self, limit: int = 50, *, statuses: Sequence[str] | None = None, offset: int = 0
+    ) -> list[JobInfo]:
+        """The newest jobs (optionally of these statuses only)."""
+        q = select(jobs).order_by(jobs.c.id.desc()).limit(limit).offset(offset)
+        if statuses:
+            q = q.where(jobs.c.status.in_(list(statuses)))
+        with self._read() as c:
+            return [JobInfo.from_row(r) for r in c.execute(q).mappings()]
 
     def output_folders(self) -> list[tuple[int, str]]:
         """(job id, output folder) of every job: what ocrbatch wrote, never an input."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             q = select(jobs.c.id, jobs.c.output_path).where(jobs.c.output_path.is_not(None))
             return [(int(i), str(p)) for i, p in c.execute(q.order_by(jobs.c.id))]
 
-    def update_job(self, job_id: int, **values: Any) -> None:
+    def job_status(self, job_id: int) -> JobStatus:
+        with self._read() as c:
+            return JobStatus(
+                c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one()
+            )
+
+    def job_statuses(self, job_ids: Sequence[int]) -> dict[int, JobStatus]:
+        """Statuses of several jobs in one query (a queue worker's once-a-second check)."""
+        if not job_ids:
+            return {}
+        with self._read() as c:
+            rows = c.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.id.in_(job_ids)))
+            return {r[0]: JobStatus(r[1]) for r in rows}
+
+    def _set(self, job_id: int, **values: Any) -> None:
         with self._begin() as c:
             c.execute(update(jobs).where(jobs.c.id == job_id).values(updated_at=utcnow(), **values))
 
-    def transition(
-        self,
-        job_id: int,
-        new: JobStatus,
-        *,
-        only_from: Iterable[JobStatus] | None = None,
-        **values: Any,
-    ) -> JobInfo:
-        """Move a job to ``new`` if the move is legal (and it is in ``only_from``)."""
-        with self._begin() as c:
-            row = c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).first()
-            if row is None:
-                raise JobNotFoundError(f"no job {job_id}")
-            old = JobStatus(row[0])
-            allowed = set(only_from) if only_from is not None else None
-            if not check_job_transition(old, new) or (allowed is not None and old not in allowed):
-                raise JobStateError(f"job {job_id} is {old}; it cannot become {new}")
-            c.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == old)
-                .values(status=new, updated_at=utcnow(), **values)
-            )
-        return self.get_job(job_id)
+    def finish_discovery(self, job_id: int) -> None:
+        """Every input of the job is in the store (a crash before this re-walks them)."""
+        self._set(job_id, discovery_done=True)
 
-    def take_job(self, job: JobInfo, owner: str) -> bool:
-        """Make ``owner`` the one coordinator running ``job``, if the job is still as it
-        was read (same status, same owner): one conditional UPDATE in one transaction,
-        so of two coordinators that read the job at once, exactly one gets True."""
-        old = JobStatus(job.status)
-        if not check_job_transition(old, JobStatus.RUNNING):
-            raise JobStateError(f"job {job.id} is {old}; it cannot run")
-        now = utcnow()
-        same_owner = jobs.c.owner.is_(None) if job.owner is None else jobs.c.owner == job.owner
-        with self._begin() as c:
-            res = c.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id, jobs.c.status == old, same_owner)
-                .values(
-                    status=JobStatus.RUNNING,
-                    owner=owner,
-                    heartbeat_at=time.time(),
-                    started_at=func.coalesce(jobs.c.started_at, now),
-                    completed_at=None,
-                    updated_at=now,
-                )
-            )
-            return bool(res.rowcount)
-
-    def set_outputs(self, job_id: int, state: str) -> None:
-        """Record whether the job's result files are "complete", "partial" (written at
-        a pause) or "incomplete" (writing them failed)."""
-        with self._begin() as c:
-            c.execute(update(jobs).where(jobs.c.id == job_id).values(outputs=state))
+    def enqueue(self, job_id: int, queue: str) -> None:
+        """Put a job whose discovery is done into a queue (`ocrbatch worker` takes it)."""
+        self._set(job_id, queue=queue)
 
     def remember_password(self, job_id: int, password: str | None) -> None:
         """Keep the PDF password with the job while it may run (its workers, here or on
@@ -256,8 +227,13 @@ class JobOps(StoreParts):
         export take it again from --password or OCRBATCH_PDF_PASSWORD."""
         self.remember_password(job_id, None)
 
-    def job_status(self, job_id: int) -> JobStatus:
-        with self.engine.connect() as c:
-            return JobStatus(
-                c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one()
-            )
+    def record_outputs(
+        self, job_id: int, state: str, summary: dict[str, Any] | None = None
+    ) -> None:
+        """The job's result files are ``state`` ("complete", "partial": written while
+        the job has pages left, "incomplete": writing them failed), with the summary
+        they carry."""
+        values: dict[str, Any] = {"outputs": state}
+        if summary is not None:
+            values["summary"] = summary
+        self._set(job_id, **values)

@@ -3,20 +3,18 @@
 Several coordinators, on several machines, share one queue through the database alone:
 each reads the demand of the queue's jobs (priority, tasks running, work ready), claims
 pages with :meth:`Store.claim` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), renews the
-leases of what it holds, and the one that records a job's last page finishes the job,
-guarded so that exactly one does.
+leases of what it holds, and the one that records a job's last page finishes the job
+(:meth:`Store.finish_job`, guarded so that exactly one does).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 
 from ..model import JobStatus, TaskStatus
+from .common import StoreParts, utcnow
 from .tables import jobs, tasks
 
 __all__ = ["QueueOps", "QueuedJob"]
@@ -37,16 +35,14 @@ class QueuedJob:
     unfinished: bool  # some task is pending or running
 
 
-class QueueOps:
+class QueueOps(StoreParts):
     """Queue operations of :class:`~ocrbatch.store.Store` (a mixin over its engine)."""
-
-    engine: Engine
 
     def queue_demand(self, queue: str) -> list[QueuedJob]:
         """Active jobs of ``queue`` (pending or running, discovery done), most urgent
         first: higher priority, then older. Cheap on a queue of millions of tasks: the
         running count and two EXISTS probes use the (job_id, status, ...) index."""
-        now = time.time()
+        now = utcnow()
         t = tasks.alias("t")
         running = (
             select(func.count())
@@ -80,7 +76,7 @@ class QueueOps:
             .where(jobs.c.queue == queue, jobs.c.status.in_(_ACTIVE), jobs.c.discovery_done)
             .order_by(jobs.c.priority.desc(), jobs.c.id)
         )
-        with self.engine.connect() as c:
+        with self._read() as c:
             return [
                 QueuedJob(
                     id=r.id,
@@ -93,52 +89,3 @@ class QueueOps:
                 )
                 for r in c.execute(q)
             ]
-
-    def job_statuses(self, job_ids: Sequence[int]) -> dict[int, JobStatus]:
-        """Statuses of several jobs in one query (the worker's once-a-second check)."""
-        if not job_ids:
-            return {}
-        with self.engine.connect() as c:
-            rows = c.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.id.in_(job_ids)))
-            return {r[0]: JobStatus(r[1]) for r in rows}
-
-    def start_job(self, job_id: int, owner: str, started_at: Any) -> bool:
-        """pending -> running, once (the first coordinator to take the job)."""
-        with self.engine.begin() as c:
-            res = c.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.PENDING)
-                .values(
-                    status=JobStatus.RUNNING,
-                    owner=owner,
-                    heartbeat_at=time.time(),
-                    started_at=func.coalesce(jobs.c.started_at, started_at),
-                    completed_at=None,
-                    updated_at=started_at,
-                )
-            )
-            return bool(res.rowcount)
-
-    def heartbeat(self, job_ids: Sequence[int], owner: str) -> None:
-        """This coordinator is working these jobs (``status`` shows it as alive)."""
-        if not job_ids:
-            return
-        with self.engine.begin() as c:
-            c.execute(
-                update(jobs)
-                .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING)
-                .values(owner=owner, heartbeat_at=time.time())
-            )
-
-    def finish_job(self, job_id: int, status: JobStatus, **values: Any) -> bool:
-        """running/pending -> ``status`` exactly once, whichever coordinator asks first.
-
-        Only the coordinator that gets True writes the job's result files.
-        """
-        with self.engine.begin() as c:
-            res = c.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status.in_(_ACTIVE))
-                .values(status=status, owner=None, **values)
-            )
-            return bool(res.rowcount)

@@ -9,8 +9,7 @@ the job's counters move in the same transaction as the rows they count."""
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +26,6 @@ from ..model import (
     PageOutcome,
     TaskStatus,
 )
-from ..retry import RetryPolicy
 from .common import StoreParts, refresh_progress, utcnow
 from .tables import documents, jobs, tasks
 
@@ -52,18 +50,26 @@ class RecordOps(StoreParts):
     """Outcome recording of :class:`~ocrbatch.store.Store` (a mixin over its engine)."""
 
     def record(
-        self, job_id: int, outcomes: Sequence[PageOutcome], policy: RetryPolicy
+        self,
+        job_id: int,
+        outcomes: Sequence[PageOutcome],
+        retry_in: Mapping[int, float | None],
+        *,
+        coordinator_cpu: float = 0.0,
     ) -> RecordDelta:
-        """Record a batch of outcomes in one transaction; failures are retried by policy.
+        """Record a batch of outcomes in one transaction. A failed page goes back to
+        pending after ``retry_in[task_id]`` seconds, or fails for good where that is
+        None (the retry policy decides, outside the store). ``coordinator_cpu``: CPU
+        seconds the coordinator itself spent on the job since its last record.
 
         The rows are read under lock first (SQLite: the transaction holds the write lock
         from BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE, documents before tasks, in id order),
         so an outcome whose task is no longer running that attempt is recognised as stale
         before anything is written, and the writes go out as a few executemany batches.
         """
-        if not outcomes:
+        if not outcomes and not coordinator_cpu:
             return RecordDelta()
-        now_dt, now = utcnow(), time.time()
+        now = utcnow()
         by_id = {o.task_id: o for o in outcomes}
         with self._begin() as c:
             cur_q = select(
@@ -71,10 +77,9 @@ class RecordOps(StoreParts):
                 tasks.c.status,
                 tasks.c.attempt,
                 tasks.c.retry_count,
-                tasks.c.max_retries,
                 tasks.c.document_id,
             ).where(tasks.c.id.in_(sorted(by_id)))
-            if self.dialect == "postgresql":
+            if self.dialect == "postgresql" and by_id:
                 doc_ids = select(tasks.c.document_id).where(tasks.c.id.in_(sorted(by_id)))
                 c.execute(
                     select(documents.c.id)
@@ -83,7 +88,7 @@ class RecordOps(StoreParts):
                     .with_for_update()
                 )
                 cur_q = cur_q.order_by(tasks.c.id).with_for_update()
-            current = {r[0]: r for r in c.execute(cur_q)}
+            current = {r[0]: r for r in c.execute(cur_q)} if by_id else {}
             completed: list[dict[str, Any]] = []
             retry: list[dict[str, Any]] = []
             final_fail: list[dict[str, Any]] = []
@@ -111,22 +116,21 @@ class RecordOps(StoreParts):
                             "result_json": page,
                         }
                     )
-                    touched.add(row[5])
+                    touched.add(row[4])
                     continue
                 err = {**common, "error_kind": o.error_kind, "error_message": o.error_message}
-                decision = RetryPolicy(
-                    max_retries=row[4],
-                    backoff=policy.backoff,
-                    backoff_max=policy.backoff_max,
-                    jitter=policy.jitter,
-                ).decide(o.retryable, row[3])
-                if decision is not None:
+                delay = retry_in.get(o.task_id)
+                if delay is not None:
                     retry.append(
-                        {**err, "retry_count": row[3] + 1, "available_at": now + decision.delay}
+                        {
+                            **err,
+                            "retry_count": row[3] + 1,
+                            "available_at": now + dt.timedelta(seconds=delay),
+                        }
                     )
                 else:
                     final_fail.append(err)
-                    touched.add(row[5])
+                    touched.add(row[4])
             guard = (tasks.c.id == bindparam("_id"), tasks.c.status == TaskStatus.RUNNING)
             released = {"claimed_by": None, "lease_expires_at": None}
             if completed:
@@ -135,7 +139,7 @@ class RecordOps(StoreParts):
                     .where(*guard)
                     .values(
                         status=TaskStatus.COMPLETED,
-                        completed_at=now_dt,
+                        completed_at=now,
                         error_kind=None,
                         error_message=None,
                         **released,
@@ -150,11 +154,11 @@ class RecordOps(StoreParts):
                 c.execute(
                     update(tasks)
                     .where(*guard)
-                    .values(status=TaskStatus.FAILED, completed_at=now_dt, **released),
+                    .values(status=TaskStatus.FAILED, completed_at=now, **released),
                     final_fail,
                 )
             done, failed = len(completed) + len(final_fail), len(final_fail)
-            docs_done, docs_failed = self._finish_documents(c, touched, now_dt)
+            docs_done, docs_failed = self._finish_documents(c, touched, now)
             c.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
@@ -165,8 +169,10 @@ class RecordOps(StoreParts):
                     processed_documents=jobs.c.processed_documents + docs_done,
                     successful_documents=jobs.c.successful_documents + (docs_done - docs_failed),
                     failed_documents=jobs.c.failed_documents + docs_failed,
-                    cpu_seconds=jobs.c.cpu_seconds + sum(o.cpu_time for o in outcomes),
-                    updated_at=now_dt,
+                    cpu_seconds=jobs.c.cpu_seconds
+                    + sum(o.cpu_time for o in outcomes)
+                    + coordinator_cpu,
+                    updated_at=now,
                 )
             )
             refresh_progress(c, job_id)

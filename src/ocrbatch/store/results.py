@@ -28,7 +28,7 @@ class ResultOps(StoreParts):
         chunks so that exporting a million documents holds one chunk in memory."""
         last = 0
         while True:
-            with self.engine.connect() as c:
+            with self._read() as c:
                 docs = (
                     c.execute(
                         select(documents)
@@ -55,7 +55,7 @@ class ResultOps(StoreParts):
 
     def iter_failed_pages(self, job_id: int) -> Iterator[dict[str, Any]]:
         """Failed pages and documents that failed before having pages (errors.jsonl)."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             q = (
                 select(
                     documents.c.path,
@@ -82,7 +82,7 @@ class ResultOps(StoreParts):
         """Aggregates over the pages this job OCRed itself (not reused ones), for the summary."""
         own = documents.c.reused_from.is_(None)
         j = tasks.join(documents, tasks.c.document_id == documents.c.id)
-        with self.engine.connect() as c:
+        with self._read() as c:
             r = c.execute(
                 select(
                     func.count(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.pool import StaticPool
 
 from ..config import default_data_dir
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, StoreError, reason, translate
 from .common import LEASE_SECONDS, safe_url, utcnow
 from .documents import DocumentOps
 from .jobs import JobInfo, JobOps
+from .lifecycle import LifecycleOps
 from .queue import QueueOps
 from .records import RecordDelta, RecordOps
 from .results import ResultOps
@@ -34,8 +36,11 @@ __all__ = ["LEASE_SECONDS", "JobInfo", "RecordDelta", "Store", "utcnow"]
 _MIGRATE_LOCK = 0x6F63726261746368  # "ocrbatch"
 
 
-class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
-    """A job store at a SQLAlchemy URL; migrates the schema to the latest on open."""
+class Store(JobOps, LifecycleOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
+    """A job store at a SQLAlchemy URL; migrates the schema to the latest on open.
+
+    A context manager: ``with Store(url) as st: ...`` closes it at the end.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -86,9 +91,9 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
         try:
             self._migrate()
         except OperationalError as exc:
-            raise StoreError(f"cannot open database {safe_url(url)}: {_one_line(exc)}") from None
+            raise StoreError(f"cannot open database {safe_url(url)}: {_why(exc)}") from None
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error on {safe_url(url)}: {_one_line(exc)}") from None
+            raise self._error(exc) from None
 
     def _migrate(self) -> None:
         from alembic import command
@@ -103,7 +108,7 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
                 return
         for attempt in range(3):
             try:
-                with self.engine.begin() as conn:
+                with self.engine.connect() as conn, _foreign_keys_off(conn), conn.begin():
                     if self.dialect == "postgresql":
                         # Coordinators starting together on a new database: the first
                         # migrates, the others wait here (DDL is transactional on
@@ -121,8 +126,19 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
                     raise
                 time.sleep(0.2)
 
+    @property
+    def display_url(self) -> str:
+        """The URL as it may be shown: without its password."""
+        return safe_url(self.url)
+
     def close(self) -> None:
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def database_files(self) -> list[Path]:
         """The files a SQLite store writes (the database, its WAL, shared-memory and
@@ -132,9 +148,46 @@ class Store(JobOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
             return []
         return [db, *(db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal"))]
 
-    def _begin(self) -> Any:
+    def _begin(self) -> contextlib.AbstractContextManager[Connection]:
         """A write transaction (on SQLite it holds the write lock from its start)."""
-        return self._writer.begin()
+        return self._guarded(self._writer.begin())
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        """A connection for reading (on SQLite in WAL mode it never waits for a writer)."""
+        return self._guarded(self.engine.connect())
+
+    @contextlib.contextmanager
+    def _guarded(self, cm: contextlib.AbstractContextManager[Connection]) -> Iterator[Connection]:
+        try:
+            with cm as c:
+                yield c
+        except SQLAlchemyError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: SQLAlchemyError) -> StoreError:
+        """The store's boundary: a database error is one StoreError line (the URL without
+        its password, the driver's own message)."""
+        where = safe_url(self.url)
+        err = translate(
+            exc, {SQLAlchemyError: lambda e: StoreError(f"database error on {where}: {_why(e)}")}
+        )
+        assert isinstance(err, StoreError)
+        return err
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite migrations rebuild tables (Alembic's batch mode: copy, drop, rename); with
+    foreign keys on, dropping ``jobs`` would cascade to its documents and tasks. Off for
+    the migration (a pragma outside any transaction), on again after."""
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+    if raw is not None:
+        raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _private_file(path: Path) -> None:
@@ -177,7 +230,6 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _one_line(exc: BaseException) -> str:
+def _why(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    return " ".join(text.split())[:300]
+    return reason(orig if isinstance(orig, BaseException) else exc)

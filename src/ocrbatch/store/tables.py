@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-__all__ = ["documents", "jobs", "metadata", "tasks"]
+__all__ = ["EPOCH", "documents", "jobs", "metadata", "tasks"]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -58,6 +58,11 @@ metadata = MetaData(
     }
 )
 
+# Every point in time is a UTCDateTime (``_at`` columns); every duration a Float of
+# seconds (``_seconds``).
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""``available_at`` of a task that may run at once (never retried)."""
+
 jobs = Table(
     "jobs",
     metadata,
@@ -67,9 +72,12 @@ jobs = Table(
     Column("mode", String(20), nullable=False),
     Column("priority", Integer, nullable=False, default=0),
     Column("status", String(20), nullable=False, index=True),
+    # The most pages of this job running at once over all queue workers (submit
+    # --max-workers); None: no cap.
     Column("max_workers", Integer),
-    Column("batch_size", Integer),
-    Column("timeout_per_document", Float),
+    # Worker slots of the coordinator that ran the job last (the summary's "workers").
+    Column("workers", Integer),
+    Column("page_timeout", Float),
     Column("max_retries", Integer),
     Column("total_documents", Integer, nullable=False, default=0),
     Column("processed_documents", Integer, nullable=False, default=0),
@@ -86,6 +94,8 @@ jobs = Table(
     Column("completed_at", UTCDateTime),
     Column("updated_at", UTCDateTime),
     Column("estimated_completion", UTCDateTime),
+    # When the job last became running: run_seconds grows by the time until it stops.
+    Column("running_since", UTCDateTime),
     Column("run_seconds", Float, nullable=False, default=0.0),
     Column("cpu_seconds", Float, nullable=False, default=0.0),
     Column("cpu_usage_avg", Float),
@@ -100,9 +110,14 @@ jobs = Table(
     Column("force", Boolean, nullable=False, default=False),
     Column("output_path", Text),
     Column("error_log_path", Text),
+    # Live figures while the job runs (pages/s, ETA), written by its coordinator.
+    Column("progress", JSON),
+    # The final summary (summary.json), written with the job's result files.
     Column("summary", JSON),
+    # Why the job failed as a whole (e.g. its workers could not start), one line.
+    Column("error", Text),
     Column("owner", String(200)),
-    Column("heartbeat_at", Float),
+    Column("heartbeat_at", UTCDateTime),
     # The named queue that `ocrbatch worker` processes take the job from; None for a job
     # that `ocrbatch run` runs in the foreground.
     Column("queue", String(100)),
@@ -150,7 +165,7 @@ tasks = Table(
     Column("retry_count", Integer, nullable=False, default=0),
     Column("max_retries", Integer, nullable=False),
     Column("weight", Float, nullable=False, default=0.0),
-    Column("available_at", Float, nullable=False, default=0.0),
+    Column("available_at", UTCDateTime, nullable=False, default=EPOCH),
     Column("started_at", UTCDateTime),
     Column("completed_at", UTCDateTime),
     Column("processing_time", Float),
@@ -163,7 +178,7 @@ tasks = Table(
     Column("error_message", Text),
     Column("worker_id", String(200)),
     Column("claimed_by", String(200)),
-    Column("lease_expires_at", Float),
+    Column("lease_expires_at", UTCDateTime),
     UniqueConstraint("document_id", "page_index"),
     Index(None, "job_id", "status", "available_at"),
     # The claim's order (weight desc, id): no sort of a job's pending rows per claim

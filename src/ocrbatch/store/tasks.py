@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +17,14 @@ from sqlalchemy import (
 
 from ..model import (
     DocumentStatus,
+    JobStatus,
     PageTask,
     TaskStatus,
 )
 from .common import LEASE_SECONDS, StoreParts, refresh_progress, utcnow
-from .tables import documents, jobs, tasks
+from .tables import EPOCH, documents, jobs, tasks
 
-__all__ = ["TaskOps"]
+__all__ = ["TaskOps", "cancel_tasks"]
 
 
 class TaskOps(StoreParts):
@@ -51,8 +52,13 @@ class TaskOps(StoreParts):
         """
         if limit <= 0:
             return []
-        now = time.time()
+        now = utcnow()
         with self._begin() as c:
+            # A job paused or cancelled (from any process) gives no more pages, even to a
+            # coordinator that has not seen it yet.
+            status = c.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+            if status not in (JobStatus.PENDING, JobStatus.RUNNING):
+                return []
             # Tasks whose coordinator died go back to pending first (their running rows
             # are few), so that the pick below reads only pending rows, in the order of
             # the claim-order index: a claim costs the same on ten pages or ten million.
@@ -63,7 +69,7 @@ class TaskOps(StoreParts):
                     tasks.c.status == TaskStatus.RUNNING,
                     tasks.c.lease_expires_at < now,
                 )
-                .values(status=TaskStatus.PENDING, claimed_by=None, available_at=0.0)
+                .values(status=TaskStatus.PENDING, claimed_by=None, available_at=EPOCH)
             )
             if cap is not None:
                 c.execute(update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=now))
@@ -91,8 +97,8 @@ class TaskOps(StoreParts):
                     status=TaskStatus.RUNNING,
                     attempt=tasks.c.attempt + 1,
                     claimed_by=owner,
-                    started_at=utcnow(),
-                    lease_expires_at=now + lease,
+                    started_at=now,
+                    lease_expires_at=now + dt.timedelta(seconds=lease),
                 )
                 .returning(
                     tasks.c.id,
@@ -101,6 +107,8 @@ class TaskOps(StoreParts):
                     tasks.c.page_index,
                     tasks.c.attempt,
                     tasks.c.weight,
+                    tasks.c.retry_count,
+                    tasks.c.max_retries,
                 )
             )
             rows = c.execute(stmt).all()
@@ -128,6 +136,8 @@ class TaskOps(StoreParts):
                 attempt=r[4],
                 page_count=int(docs.get(r[1], (None, 1))[1] or 1),
                 content_hash=docs.get(r[1], (None, 1))[0],
+                retry_count=r[6],
+                max_retries=r[7],
             )
             for r in rows
         ]
@@ -144,22 +154,22 @@ class TaskOps(StoreParts):
                     tasks.c.status == TaskStatus.RUNNING,
                     tasks.c.claimed_by == owner,
                 )
-                .values(lease_expires_at=time.time() + lease)
+                .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease))
             )
             return int(res.rowcount or 0)
 
     def next_ready_in(self, job_id: int) -> float | None:
         """Seconds until the next pending task is ready (backoff), None if none pending."""
-        with self.engine.connect() as c:
+        with self._read() as c:
             t = c.execute(
                 select(func.min(tasks.c.available_at)).where(
                     tasks.c.job_id == job_id, tasks.c.status == TaskStatus.PENDING
                 )
             ).scalar()
-        return None if t is None else max(0.0, float(t) - time.time())
+        return None if t is None else max(0.0, (t - utcnow()).total_seconds())
 
     def unfinished_tasks(self, job_id: int) -> int:
-        with self.engine.connect() as c:
+        with self._read() as c:
             return int(
                 c.execute(
                     select(func.count()).where(
@@ -182,7 +192,10 @@ class TaskOps(StoreParts):
             update(tasks)
             .where(tasks.c.job_id == job_id, tasks.c.status == TaskStatus.RUNNING)
             .values(
-                status=TaskStatus.PENDING, claimed_by=None, lease_expires_at=None, available_at=0.0
+                status=TaskStatus.PENDING,
+                claimed_by=None,
+                lease_expires_at=None,
+                available_at=EPOCH,
             )
         )
         if owner is not None:
@@ -217,7 +230,7 @@ class TaskOps(StoreParts):
                 update(tasks)
                 .where(tasks.c.job_id == job_id, tasks.c.status == TaskStatus.FAILED)
                 .values(
-                    status=TaskStatus.PENDING, retry_count=0, available_at=0.0, completed_at=None
+                    status=TaskStatus.PENDING, retry_count=0, available_at=EPOCH, completed_at=None
                 )
             ).rowcount
             doc_ids = select(tasks.c.document_id).where(
@@ -237,20 +250,12 @@ class TaskOps(StoreParts):
             self._recount(c, job_id)
 
     def _recount(self, c: Connection, job_id: int) -> None:
-        t: dict[str, int] = dict(
-            c.execute(
-                select(tasks.c.status, func.count())
-                .where(tasks.c.job_id == job_id)
-                .group_by(tasks.c.status)
-            ).all()
-        )
-        d: dict[str, int] = dict(
-            c.execute(
-                select(documents.c.status, func.count())
-                .where(documents.c.job_id == job_id)
-                .group_by(documents.c.status)
-            ).all()
-        )
+        def by_status(table: Any) -> dict[str, int]:
+            q = select(table.c.status, func.count()).where(table.c.job_id == job_id)
+            rows = c.execute(q.group_by(table.c.status)).all()
+            return {str(status): int(n) for status, n in rows}
+
+        t, d = by_status(tasks), by_status(documents)
         reused = c.execute(
             select(func.count()).where(
                 documents.c.job_id == job_id, documents.c.reused_from.is_not(None)
@@ -276,22 +281,12 @@ class TaskOps(StoreParts):
         )
         refresh_progress(c, job_id)
 
-    def cancel_pending(self, job_id: int, *, running: bool = True) -> None:
-        """cancel: pending (and, with ``running``, running) pages and unfinished documents
-        become cancelled. Without ``running``, the coordinators that hold the running
-        pages stop them and cancel them within a second."""
-        statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if running else [TaskStatus.PENDING]
+    def cancel_tasks(self, job_id: int, *, running: bool = True) -> None:
+        """The pending (and, with ``running``, running) pages and unfinished documents of
+        a cancelled job become cancelled (a coordinator that held running ones drops
+        them)."""
         with self._begin() as c:
-            c.execute(
-                update(tasks)
-                .where(tasks.c.job_id == job_id, tasks.c.status.in_(statuses))
-                .values(status=TaskStatus.CANCELLED, claimed_by=None)
-            )
-            c.execute(
-                update(documents)
-                .where(documents.c.job_id == job_id, documents.c.status == DocumentStatus.PENDING)
-                .values(status=DocumentStatus.CANCELLED)
-            )
+            cancel_tasks(c, job_id, running=running)
 
     def update_task_info(self, updates: Sequence[tuple[int, dict[str, Any] | None]]) -> None:
         """Replace the ``info`` of tasks (accuracy scores, review flags), in one transaction."""
@@ -302,3 +297,18 @@ class TaskOps(StoreParts):
         )
         with self._begin() as c:
             c.execute(stmt, [{"tid": t, "new_info": info} for t, info in updates])
+
+
+def cancel_tasks(c: Connection, job_id: int, *, running: bool) -> None:
+    """:meth:`TaskOps.cancel_tasks` in the caller's transaction."""
+    statuses = [TaskStatus.PENDING, TaskStatus.RUNNING] if running else [TaskStatus.PENDING]
+    c.execute(
+        update(tasks)
+        .where(tasks.c.job_id == job_id, tasks.c.status.in_(statuses))
+        .values(status=TaskStatus.CANCELLED, claimed_by=None)
+    )
+    c.execute(
+        update(documents)
+        .where(documents.c.job_id == job_id, documents.c.status == DocumentStatus.PENDING)
+        .values(status=DocumentStatus.CANCELLED)
+    )

@@ -6,12 +6,13 @@ becomes a :class:`~ocrbatch.errors.DocumentError` with a one-line reason.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import DocumentError
+from ..errors import DocumentError, reason
 from .files import open_file
 
 __all__ = [
@@ -50,18 +51,24 @@ MULTIPAGE_EXTENSIONS = frozenset({".tif", ".tiff"})
 _MAX_FRAMES = 100_000
 
 
+# Pillow's bomb guard is one process-wide setting: discovery opens headers in several
+# threads, so it is switched off and back under this lock, never by two at once.
+_PILLOW_GUARD = threading.Lock()
+
+
 def _open_image(f: IO[bytes], max_pixels: int) -> Image.Image:
-    # Pillow's own bomb guard is a process-wide setting that warns below 2x and raises
-    # above; we check the header's size against our per-job limit ourselves instead.
-    with warnings.catch_warnings():
+    # Pillow's own bomb guard warns below 2x its limit and raises above; we check the
+    # header's size against our per-job limit ourselves instead.
+    with _PILLOW_GUARD, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             im = Image.open(f)
         except UnidentifiedImageError:
             raise DocumentError("not a supported image (unrecognized file format)") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise DocumentError(f"corrupt image header: {_one_line(exc)}") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            why = reason(exc, 200, with_type=False)
+            raise DocumentError(f"corrupt image header: {why}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     w, h = im.size
@@ -123,9 +130,11 @@ def load_image(path: str, frame: int = 0, *, max_pixels: int) -> Image.Image:
         except EOFError:
             raise DocumentError(f"frame {frame + 1} is missing (truncated file?)") from None
         except (OSError, SyntaxError, ValueError) as exc:
-            raise DocumentError(f"truncated or corrupt image data: {_one_line(exc)}") from None
+            why = reason(exc, 200, with_type=False)
+            raise DocumentError(f"truncated or corrupt image data: {why}") from None
         except Image.DecompressionBombError as exc:
-            raise DocumentError(f"image too large: {_one_line(exc)}") from None
+            why = reason(exc, 200, with_type=False)
+            raise DocumentError(f"image too large: {why}") from None
         dpi = im.info.get("dpi")
         out = normalize_mode(ImageOps.exif_transpose(im) or im)
         if dpi:
@@ -173,8 +182,3 @@ def image_dpi(image: Image.Image) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if 70 <= x <= 2400 else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] if text else type(exc).__name__

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...config import validate
 from ...errors import ConfigError, EngineError
 from ...model import PageTask, PageText
-from ..base import EngineInfo
+from ..base import EngineBase, EngineInfo
 from .page import PreparedPage, prepare_page
 
 __all__ = ["PpocrTorchEngine", "PpocrTorchOptions", "default_models"]
@@ -77,7 +77,7 @@ class Detected:
     page: Any  # [N] page index of each quad
 
 
-class PpocrTorchEngine:
+class PpocrTorchEngine(EngineBase):
     """PP-OCRv4 (mobile) through torch: batched detection and line recognition."""
 
     name: ClassVar[str] = "ppocr-torch"
@@ -86,7 +86,9 @@ class PpocrTorchEngine:
     # Tells executors that this engine takes batches (see ocrbatch.engines.batch).
     batched: ClassVar[bool] = True
 
-    def __init__(self, options: Mapping[str, Any], *, timeout: float | None = None) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
+    ) -> None:
         self.options: PpocrTorchOptions = validate(
             PpocrTorchOptions, dict(options), "ppocr-torch engine"
         )
@@ -101,6 +103,11 @@ class PpocrTorchEngine:
     def batch_size(self) -> int:
         """Pages per device batch."""
         return self.options.det_batch
+
+    @classmethod
+    def pages_per_batch(cls, options: Mapping[str, Any]) -> int:
+        opts: PpocrTorchOptions = validate(PpocrTorchOptions, dict(options), "ppocr-torch engine")
+        return opts.det_batch
 
     def _models(self) -> tuple[Path, Path]:
         o = self.options
