@@ -13,15 +13,23 @@ import signal
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import RunConfig, default_cache_dir
+from .config import default_cache_dir
 from .engines.base import Engine, engine_class
 from .errors import DocumentError, page_error
 from .model import PageOutcome, PageTask, PageText
-from .tools.images import load_image
-from .tools.pdf import PDF_EXTENSIONS, render_page, text_layer
+from .pageload import (
+    NOT_CACHED,
+    is_pdf,
+    load,
+    load_page,
+    page_dpi,
+    prepared_image,
+    since,
+    text_layer_of,
+)
+from .workerspec import WorkerSpec
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,44 +45,6 @@ __all__ = [
     "on_original_page",
     "process_page",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """Everything a worker needs to build its engine: plain data, picklable."""
-
-    engine: str
-    engine_options: Mapping[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
-    max_pixels: int = 250_000_000
-    dpi: float = 300.0
-    force_ocr: bool = False
-    password: str | None = None
-    preprocess: str = "auto"
-    cache_dir: str | None = None
-    cache_max_mb: int = 2048
-    image_dpi: float | None = None
-    # Cores one engine may use: 1 in a pool (one engine per core), more when it runs alone.
-    threads: int = 1
-
-    @classmethod
-    def of(cls, cfg: RunConfig, *, threads: int = 1) -> WorkerSpec:
-        """The spec of a job's config: the one place that maps a config onto workers (the
-        scheduler of `run` and the queue worker both use it)."""
-        return cls(
-            engine=cfg.engine,
-            engine_options=cfg.engine_options,
-            timeout=cfg.timeout,
-            max_pixels=cfg.max_pixels,
-            dpi=cfg.dpi,
-            force_ocr=cfg.force_ocr,
-            password=cfg.password,
-            preprocess=cfg.preprocess,
-            cache_dir=cfg.cache_dir,
-            cache_max_mb=cfg.cache_max_mb,
-            image_dpi=cfg.image_dpi,
-            threads=threads,
-        )
 
 
 _engine: Engine | None = None
@@ -208,62 +178,38 @@ def _fix_strings(obj: Any) -> Any:
     return obj
 
 
-def _is_pdf(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in PDF_EXTENSIONS
-
-
 def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageText, dict[str, Any]]:
     """The page's text and the facts of how it was made (PageOutcome.info)."""
-    pdf = _is_pdf(task.path)
+    pdf = is_pdf(task.path)
     info: dict[str, Any] = {"source": "pdf" if pdf else "image"}
-    layer = _text_layer(task, spec, pdf, info)
+    layer = text_layer_of(task, spec, pdf, info)
     if layer is not None:
         return layer, info
     if not engine.reads_image:
         return engine.recognize(None, task), info
     pre, cache = _pre, _cache
-    image, original, key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
+    image, original, key, pinfo = prepared_image(spec, task, pdf, info, pre, cache)
     info.update(pinfo)
-    _page_dpi(spec, info, original)
+    page_dpi(spec, info, original)
     t = time.perf_counter()
     page = engine.recognize(image, task)
-    info["ocr_s"] = _since(t)
+    info["ocr_s"] = since(t)
     if pre is not None and pre.reviews_after_ocr and "reviewed" not in info:
         first = original
 
         def load_original() -> Image.Image:
-            return first if first is not None else _load(task, spec, {})
+            return first if first is not None else load(task, spec, {})
 
         t = time.perf_counter()
         page, better = pre.review(
             page, image, load_original, lambda im: engine.recognize(im, task), info
         )
-        info["review_s"] = _since(t)
+        info["review_s"] = since(t)
         if better is not None and key and cache is not None:
             # the cache keeps the better page, so a re-run with another engine reads it
-            keep = {k: v for k, v in info.items() if k not in _NOT_CACHED}
+            keep = {k: v for k, v in info.items() if k not in NOT_CACHED}
             cache.put(key, keep, better)
     return on_original_page(page, info), info
-
-
-def _text_layer(
-    task: PageTask, spec: WorkerSpec, pdf: bool, info: dict[str, Any]
-) -> PageText | None:
-    """The PDF page's own text when it has a usable layer (and OCR is not forced)."""
-    if pdf and not spec.force_ocr:
-        t = time.perf_counter()
-        layer = text_layer(
-            task.path,
-            task.page_index,
-            dpi=spec.dpi,
-            max_pixels=spec.max_pixels,
-            password=spec.password,
-        )
-        if layer is not None:
-            info.update(path="text-layer", dpi=layer.dpi, text_s=_since(t))
-            return layer
-    info["path"] = "ocr"
-    return None
 
 
 def init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:
@@ -281,122 +227,6 @@ def on_original_page(page: PageText, info: Mapping[str, Any]) -> PageText:
         w, h = info["source_size"]
         return to_original(page, (int(w), int(h)), info)
     return page
-
-
-def load_page(
-    task: PageTask,
-    spec: WorkerSpec,
-    pre: Preprocessor | None,
-    cache: PageCache | None,
-) -> tuple[PageText | None, Any, dict[str, Any]]:
-    """A page up to the engine, for engines that recognize elsewhere (batch engines):
-    the PDF text layer when it is used (then no image), else the loaded or rendered page
-    after preprocessing (from the page cache where it is). The post-OCR review of
-    preprocessing (a second reading) is not part of it.
-    """
-    pdf = _is_pdf(task.path)
-    info: dict[str, Any] = {"source": "pdf" if pdf else "image"}
-    layer = _text_layer(task, spec, pdf, info)
-    if layer is not None:
-        return layer, None, info
-    image, original, _key, pinfo = _prepared_image(spec, task, pdf, info, pre, cache)
-    info.update(pinfo)
-    _page_dpi(spec, info, original)
-    return None, image, info
-
-
-def _prepared_image(
-    spec: WorkerSpec,
-    task: PageTask,
-    pdf: bool,
-    info: dict[str, Any],
-    pre: Preprocessor | None,
-    cache: PageCache | None,
-) -> tuple[Image.Image, Image.Image | None, str | None, dict[str, Any]]:
-    """Load (or take from the page cache) and preprocess the page: the image for the
-    engine, the original when it was loaded, the cache key and the preprocessing facts."""
-    key = None
-    if pre is not None and pre.active and cache is not None and task.content_hash:
-        from .preprocess import cache_key
-
-        params = {**pre.params(), "dpi": spec.dpi if pdf else None}
-        key = cache_key(task.content_hash, task.page_index, params)
-    hit = cache.get(key) if key and cache is not None else None
-    original: Image.Image | None = None
-    if hit is not None:
-        # The entry holds the page's load facts (its dpi as decoded or rendered) with the
-        # preprocessing's: the page info of a hit is that of a fresh run, less timings.
-        pinfo, image = hit
-        pinfo = {**pinfo, "cache": "hit"}
-        if image is None:
-            image = original = _load(task, spec, info)
-    else:
-        image = original = _load(task, spec, info)
-        pinfo = {"steps": []}
-        if pre is not None:
-            image, pinfo = pre.run(image)
-            pinfo["source_size"] = list(original.size)  # to map words back (geometry.py)
-            if key and cache is not None:
-                loaded = {k: info[k] for k in _LOAD_FACTS if k in info}
-                cache.put(key, {**loaded, **pinfo}, image if pinfo["steps"] else None)
-                pinfo = {**pinfo, "cache": "miss"}
-    return image, original, key, pinfo
-
-
-# Facts of this run, not of the page (nor of its preprocessing).
-_NOT_CACHED = frozenset({"cache", "source", "path", "ocr_s", "review_s", "load_s"})
-# What loading the page found out about it (see _load), kept with its cache entry.
-_LOAD_FACTS = ("dpi", "dpi_reduced_from")
-
-
-def _page_dpi(spec: WorkerSpec, info: dict[str, Any], original: Image.Image | None) -> None:
-    """The resolution a page's size is computed from (a searchable PDF page), for an
-    image that states none: --image-dpi, else estimated from its letter height (the
-    quality check's, or measured now). Recorded as page_dpi with where it came from."""
-    dpi = info.get("dpi")
-    if dpi and 70 <= float(dpi) <= 2400:
-        return
-    if spec.image_dpi:
-        info.update(page_dpi=spec.image_dpi, page_dpi_from="--image-dpi")
-        return
-    height = (info.get("quality") or {}).get("char_height")
-    if height is None and original is not None:
-        import numpy as np
-
-        from .preprocess import char_height
-
-        height = char_height(np.asarray(original.convert("L")))[0]
-    from .preprocess import estimate_dpi
-
-    estimate = estimate_dpi(float(height or 0))
-    if estimate is not None:
-        info.update(page_dpi=estimate, page_dpi_from="letter height")
-
-
-def _load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:
-    t = time.perf_counter()
-    if _is_pdf(task.path):
-        image, plan = render_page(
-            task.path,
-            task.page_index,
-            dpi=spec.dpi,
-            max_pixels=spec.max_pixels,
-            password=spec.password,
-        )
-        info["dpi"] = round(plan.dpi, 2)
-        if plan.reduced:
-            info["dpi_reduced_from"] = spec.dpi
-    else:
-        image = load_image(task.path, task.page_index, max_pixels=spec.max_pixels)
-        dpi = image.info.get("dpi")
-        if dpi:
-            info["dpi"] = round(float(dpi[0] if isinstance(dpi, tuple) else dpi), 2)
-    info["load_s"] = _since(t)
-    return image
-
-
-def _since(t: float) -> float:
-    return round(time.perf_counter() - t, 4)
 
 
 def _failure(task: PageTask, exc: DocumentError, t0: float) -> PageOutcome:
