@@ -44,6 +44,7 @@ __all__ = [
     "load_page",
     "on_original_page",
     "process_page",
+    "ready",
 ]
 
 
@@ -117,6 +118,10 @@ def _init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:
         folder = spec.cache_dir or str(default_cache_dir())
         cache = PageCache(folder, spec.cache_max_mb * 2**20)
     return pre, cache
+
+
+def ready() -> None:
+    """Nothing: a task that only makes a pool start its workers."""
 
 
 def close_worker() -> None:

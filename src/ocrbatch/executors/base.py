@@ -171,7 +171,7 @@ def make_executor(
         # interrupted in-process). SequentialExecutor runs pages in-process (tests).
         from .local import LocalExecutor
 
-        return LocalExecutor(1, timeout=timeout, recycle_after=recycle_after, queue_depth=1)
+        return LocalExecutor(1, timeout=timeout, recycle_after=recycle_after)
     if mode == "parallel":
         from .local import LocalExecutor
 

@@ -9,9 +9,11 @@ connections or threads.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import signal
+import threading
 from collections.abc import Collection
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -32,7 +34,7 @@ from ..errors import (
     translate,
 )
 from ..model import PageOutcome, PageTask
-from ..pipeline import WorkerSpec, init_worker, process_page
+from ..pipeline import WorkerSpec, init_worker, process_page, ready
 from .base import GUARD_HINT, preflight
 
 __all__ = ["LocalExecutor", "pool_errors"]
@@ -58,6 +60,7 @@ class LocalExecutor:
         self.queue_depth = queue_depth
         self.min_free_memory_mb = min_free_memory_mb
         self._pool: pebble.ProcessPool | None = None
+        self._starting: threading.Thread | None = None
         self._futures: dict[int, tuple[PageTask, Future[PageOutcome], float]] = {}
         # Done futures, not task ids: a task cancelled and later submitted again must not
         # be mistaken for its own earlier, cancelled future.
@@ -78,6 +81,15 @@ class LocalExecutor:
             initargs=(spec,),
             context=ctx,
         )
+        # pebble starts its workers at the first task, in the caller's thread (the
+        # forkserver's imports, then each worker's engine: a second or more). Started
+        # here in a thread of its own, the workers get ready while the coordinator
+        # discovers the inputs; the first real task waits for the start if need be.
+        pool = self._pool
+        self._starting = threading.Thread(
+            target=_start, args=(pool,), name="ocrbatch-pool-start", daemon=True
+        )
+        self._starting.start()
 
     def capacity(self) -> int:
         room = self.workers * self.queue_depth - len(self._futures)
@@ -141,9 +153,15 @@ class LocalExecutor:
     def in_flight(self) -> int:
         return len(self._futures)
 
+    def _started(self) -> None:
+        if self._starting is not None:
+            self._starting.join(timeout=60)
+            self._starting = None
+
     def stop(self) -> list[int]:
         ids = list(self._futures)
         self._futures.clear()
+        self._started()
         if self._pool is not None:
             self._pool.stop()  # type: ignore[no-untyped-call]
             self._pool.join(timeout=10)
@@ -151,10 +169,17 @@ class LocalExecutor:
         return ids
 
     def close(self) -> None:
+        self._started()
         if self._pool is not None:
             self._pool.close()  # type: ignore[no-untyped-call]
             self._pool.join(timeout=30)
             self._pool = None
+
+
+def _start(pool: pebble.ProcessPool) -> None:
+    """Start the pool's workers (a no-op task makes pebble start them)."""
+    with contextlib.suppress(RuntimeError):  # a pool that cannot start: the first task says why
+        pool.schedule(ready)
 
 
 def pool_errors(timeout: float, stage: str = "") -> dict[type[BaseException], Translation]:
