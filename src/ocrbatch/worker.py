@@ -117,6 +117,10 @@ class QueueWorker:
     # -- claiming -------------------------------------------------------------------
     def _claim(self, room: int) -> tuple[int, bool]:
         """Claim up to ``room`` pages across the queue; (pages claimed, any job active)."""
+        if any(s.buffered for s in self._sessions.values()):
+            # Pages done here count as running in the store until recorded: recorded
+            # first, the fair share is planned on what really runs.
+            self._flush()
         queued = self.store.queue_demand(self.queue)
         for q in queued:
             if not q.unfinished and q.id not in self._sessions:
@@ -126,10 +130,7 @@ class QueueWorker:
         # A job that yields fewer pages than planned (its last ones, or another worker
         # was faster) drops out, and its slots go to the others in the next round.
         for _ in range(3):
-            demands = [
-                Demand(q.id, q.priority, q.running - self._finished_here(q.id), q.max_workers)
-                for q in ready.values()
-            ]
+            demands = [Demand(q.id, q.priority, q.running, q.max_workers) for q in ready.values()]
             plan = share(room - claimed, demands)
             if not plan:
                 break
@@ -144,12 +145,6 @@ class QueueWorker:
             if claimed >= room or not ready:
                 break
         return claimed, bool(queued)
-
-    def _finished_here(self, job_id: int) -> int:
-        """Pages of the job this worker has done but not recorded yet: the store still
-        counts them as running, the fair share must not."""
-        s = self._sessions.get(job_id)
-        return s.buffered if s is not None else 0
 
     def _claim_job(self, q: QueuedJob, n: int) -> int:
         if q.id in self._skip:

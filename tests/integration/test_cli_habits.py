@@ -295,3 +295,37 @@ def test_output_names_match_the_readme(tmp_path: Path, cli: Cli) -> None:
     readme = (REPO / "README.md").read_text()
     for n in names:
         assert n.replace("a.png", "scan.png") in readme, n
+
+
+def test_ctrl_c_pauses_writes_partial_results_and_says_how_to_continue(tmp_path: Path) -> None:
+    import signal
+
+    from ocrbatch.store import Store
+    from tests.conftest import wait_until
+
+    src = _pngs(tmp_path / "in", [f"p{i:02}.png" for i in range(30)])
+    db = f"sqlite:///{tmp_path / 'own.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocrbatch", "--progress", "none", "run", str(src), *FAKE,
+         "--engine-opt", "delay=0.3", "-o", str(tmp_path / "out"), "--db", db],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def some_done() -> bool:
+        try:
+            with Store(db) as st:
+                return st.get_job(1).processed_pages >= 2
+        except Exception:
+            return False
+
+    wait_until(some_done, 120, "2 pages done")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"paused: continue with `ocrbatch resume 1 --db {db}`" in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["partial"] is True and summary["status"] == "paused"
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 30  # every document, the ones not done yet as pending
+    done = [json.loads(x) for x in lines if json.loads(x)["status"] == "completed"]
+    assert 2 <= len(done) < 30
