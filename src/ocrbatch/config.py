@@ -71,6 +71,14 @@ class RapidOcrOptions(_Model):
     # The line orientation classifier flips upright English lines: off unless pages come
     # in upside down.
     classifier: bool = False
+    # What runs the models. OpenVINO measured twice as fast as onnxruntime on the dev
+    # machine for the same text within a few characters a page (README, "PP-OCR on the
+    # CPU"); auto = OpenVINO when it is installed (the rapidocr extra installs it).
+    runtime: Literal["auto", "openvino", "onnxruntime"] = "auto"
+    # OpenVINO's arithmetic: auto = its own choice for the CPU, bf16 where the CPU computes
+    # bf16 natively (AVX512-BF16, AMX; that is where the speed comes from), f32 elsewhere.
+    # f32 gives onnxruntime's text on every CPU, at onnxruntime's speed.
+    precision: Literal["auto", "f32", "bf16"] = "auto"
 
 
 def _opt(

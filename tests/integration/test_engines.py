@@ -110,19 +110,28 @@ def test_missing_rapidocr_extra_is_a_clear_config_error(monkeypatch: pytest.Monk
         make_config({"engine": "rapidocr"})
 
 
-def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker() -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker(runtime: str) -> None:
     pytest.importorskip("rapidocr")
+    pytest.importorskip(runtime)
     from ocrbatch.engines.rapidocr import RapidOcrEngine
+    from ocrbatch.engines.runtime import OpenVinoSession
     from ocrbatch.model import PageTask
     from ocrbatch.tools.images import load_image
 
-    engine = RapidOcrEngine({}, threads=1)
+    engine = RapidOcrEngine({"runtime": runtime}, threads=1)
     engine.open()
     try:
         image = load_image(str(PHOTOTEST), max_pixels=10**8)
         page = engine.recognize(image, PageTask(1, 1, 1, str(PHOTOTEST), 0, 1))
-        sessions = [engine._ocr.text_det.session.session, engine._ocr.text_rec.session.session]
-        assert all(s.get_session_options().intra_op_num_threads == 1 for s in sessions)
+        if runtime == "onnxruntime":
+            sessions = [engine._ocr.text_det.session.session, engine._ocr.text_rec.session.session]
+            assert all(s.get_session_options().intra_op_num_threads == 1 for s in sessions)
+            assert engine.runtime == "onnxruntime"
+        else:
+            ov = [engine._ocr.text_det.session, engine._ocr.text_rec.session]
+            assert all(isinstance(s, OpenVinoSession) and s.threads == 1 for s in ov)
+            assert engine.runtime in ("openvino bf16", "openvino f32")
         assert engine._ocr.text_cls is None  # the orientation classifier stays off
     finally:
         engine.close()
@@ -133,6 +142,39 @@ def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker() -> None:
     assert all(0 <= w.box[0] < w.box[2] <= 640 and 0 <= w.box[1] < w.box[3] <= 480 for w in words)
     assert all(0.0 <= w.confidence <= 1.0 for w in words)
     assert words[0].text == "This" and words[0].box[0] < 60 and words[0].box[1] < 100
+
+
+def test_openvino_f32_reads_as_onnxruntime_does() -> None:
+    """precision=f32 is the same arithmetic as onnxruntime's: the same text."""
+    pytest.importorskip("rapidocr")
+    pytest.importorskip("openvino")
+    from ocrbatch.engines.rapidocr import RapidOcrEngine
+    from ocrbatch.model import PageTask
+    from ocrbatch.tools.images import load_image
+
+    image = load_image(str(PHOTOTEST), max_pixels=10**8)
+    texts = []
+    for opts in ({"runtime": "onnxruntime"}, {"runtime": "openvino", "precision": "f32"}):
+        engine = RapidOcrEngine(opts)
+        engine.open()
+        try:
+            texts.append(engine.recognize(image, PageTask(1, 1, 1, str(PHOTOTEST), 0, 1)).text)
+        finally:
+            engine.close()
+    assert texts[0] == texts[1]
+
+
+def test_runtime_openvino_without_the_package_is_a_clear_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("rapidocr")
+    from ocrbatch.engines.rapidocr import RapidOcrEngine
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(ConfigError, match=r"runtime=openvino needs the openvino package"):
+        RapidOcrEngine.check({"runtime": "openvino"})
+    RapidOcrEngine.check({"runtime": "auto"})  # auto falls back to onnxruntime
+    assert RapidOcrEngine({}).runtime == "onnxruntime"
 
 
 def test_rapidocr_runs_in_a_worker_pool(tmp_path: Path, db_url: str) -> None:
