@@ -46,7 +46,19 @@ CLEAN = ("oldbooks", "tesseract_test", "docbank")
 ENGINES: dict[str, dict[str, Any]] = {
     "fast": {"engine": "tesseract", "engine_options": {"model": "fast"}},
     "standard": {"engine": "tesseract", "engine_options": {"model": "standard"}},
+    # RapidOCR on its default runtime (OpenVINO when installed, its own precision)
     "rapidocr": {"engine": "rapidocr", "engine_options": {}},
+    # ... as it ran before issue 16: onnxruntime
+    "rapidocr-onnxruntime": {"engine": "rapidocr", "engine_options": {"runtime": "onnxruntime"}},
+    # ... OpenVINO in f32 (what a CPU without bf16 gets)
+    "rapidocr-openvino-f32": {
+        "engine": "rapidocr",
+        "engine_options": {"runtime": "openvino", "precision": "f32"},
+    },
+    # per-page routing between Tesseract fast and RapidOCR (engines/routing.py)
+    "auto": {"engine": "auto", "engine_options": {}},
+    # ... without shrinking pages to 10-px letters before PP-OCR
+    "auto-unscaled": {"engine": "auto", "engine_options": {"ppocr_letter_height": 0}},
 }
 
 
@@ -94,9 +106,24 @@ def seconds_per_page(out: Path, by_path: dict[str, Page]) -> dict[str, float]:
     return {s: sum(v) / len(v) for s, v in per.items()}
 
 
+def routes(out: Path) -> dict[str, dict[str, int]]:
+    """Per source: how many pages took each route (engines that route pages)."""
+    import json
+
+    per: dict[str, dict[str, int]] = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        for page in rec["page_results"]:
+            route = (page.get("info") or {}).get("route")
+            if route:
+                d = per.setdefault(Path(rec["path"]).parent.name, {})
+                d[route] = d.get(route, 0) + 1
+    return per
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--engines", default="fast,standard,rapidocr")
+    ap.add_argument("--engines", default="fast,standard,rapidocr-onnxruntime,rapidocr,auto")
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--per-source", type=int, default=0, help="pages per source (0: all)")
     ap.add_argument("--workers", type=int, default=available_cores())
@@ -121,6 +148,8 @@ def main() -> None:
         }
     by_path = {str(p.image): p for p in corpus}
     rows: list[tuple[str, str, int, Any, float]] = []
+    walls: dict[str, float] = {}
+    routed: dict[str, dict[str, dict[str, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="ocrbatch-engines-") as d:
         tmp = Path(d)
         root = tmp / "corpus"
@@ -129,6 +158,9 @@ def main() -> None:
         for label, cfg in engines.items():
             summary, by, out = run_engine(label, cfg, root, tmp, args.workers, args.preprocess)
             sec = seconds_per_page(out, by_path)
+            walls[label] = summary["wall_s"]
+            if routes(out):
+                routed[label] = routes(out)
             print(
                 f"{label}: {summary['pages']['completed']}/{summary['pages']['total']} pages, "
                 f"wall {summary['wall_s']:.1f} s, {summary['throughput_pages_per_s']} pages/s "
@@ -146,6 +178,16 @@ def main() -> None:
     for src, label, n, s, t in sorted(rows, key=lambda r: (SOURCES.index(r[0]), r[1])):
         rates = f"{s['cer']:.3f} | {s['wer']:.3f} | {s['bow']:.3f}"
         print(f"| {src} | {label} | {n} | {rates} | {t:.2f} |")
+    print("\nWhole job, wall seconds (and against the first engine run):")
+    first = next(iter(walls), None)
+    for label, wall in walls.items():
+        ratio = f" = {wall / walls[first]:.2f}x {first}" if first else ""
+        print(f"  {label}: {wall:.1f} s{ratio}")
+    for label, per in routed.items():
+        print(f"\nRoutes of {label}:")
+        for src in SOURCES:
+            if src in per:
+                print(f"  {src}: " + ", ".join(f"{k} {v}" for k, v in sorted(per[src].items())))
 
 
 def check_fast(by: dict[str, Any], own: dict[str, Any]) -> None:
