@@ -106,6 +106,17 @@ def seconds_per_page(out: Path, by_path: dict[str, Page]) -> dict[str, float]:
     return {s: sum(v) / len(v) for s, v in per.items()}
 
 
+def cpu_seconds(out: Path) -> float:
+    """CPU seconds the workers spent on the job's pages (less sensitive than wall time
+    to other work on a shared machine)."""
+    import json
+
+    total = 0.0
+    for line in (out / "results.jsonl").read_text().splitlines():
+        total += sum(float(p["cpu_time"] or 0.0) for p in json.loads(line)["page_results"])
+    return total
+
+
 def routes(out: Path) -> dict[str, dict[str, int]]:
     """Per source: how many pages took each route (engines that route pages)."""
     import json
@@ -149,6 +160,7 @@ def main() -> None:
     by_path = {str(p.image): p for p in corpus}
     rows: list[tuple[str, str, int, Any, float]] = []
     walls: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     routed: dict[str, dict[str, dict[str, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="ocrbatch-engines-") as d:
         tmp = Path(d)
@@ -159,6 +171,7 @@ def main() -> None:
             summary, by, out = run_engine(label, cfg, root, tmp, args.workers, args.preprocess)
             sec = seconds_per_page(out, by_path)
             walls[label] = summary["wall_s"]
+            cpus[label] = cpu_seconds(out)
             if routes(out):
                 routed[label] = routes(out)
             print(
@@ -178,11 +191,13 @@ def main() -> None:
     for src, label, n, s, t in sorted(rows, key=lambda r: (SOURCES.index(r[0]), r[1])):
         rates = f"{s['cer']:.3f} | {s['wer']:.3f} | {s['bow']:.3f}"
         print(f"| {src} | {label} | {n} | {rates} | {t:.2f} |")
-    print("\nWhole job, wall seconds (and against the first engine run):")
+    print("\nWhole job: wall seconds, and the workers' CPU seconds on its pages (each also")
+    print("against the first engine run):")
     first = next(iter(walls), None)
     for label, wall in walls.items():
         ratio = f" = {wall / walls[first]:.2f}x {first}" if first else ""
-        print(f"  {label}: {wall:.1f} s{ratio}")
+        cpu = f"{cpus[label]:.1f} CPU s = {cpus[label] / cpus[first]:.2f}x" if first else ""
+        print(f"  {label}: {wall:.1f} s{ratio}; {cpu}")
     for label, per in routed.items():
         print(f"\nRoutes of {label}:")
         for src in SOURCES:

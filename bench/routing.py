@@ -227,9 +227,11 @@ def report(rows: list[dict[str, Any]]) -> None:
         for src in sources:
             d = out[src]
             routes = ", ".join(f"{k} {v}" for k, v in sorted(d["routes"].items()))
+            within = "within" if r[src] <= TOLERANCE else "NOT within"
             print(
                 f"  {src}: {main_metric(src)} {getattr(d['score'], main_metric(src)):.3f} "
-                f"(ratio {r[src]:.2f}), {d['s'] / d['n']:.2f} s/page, routes: {routes}"
+                f"(ratio {r[src]:.2f}, {within} 10%), {d['s'] / d['n']:.2f} s/page, "
+                f"routes: {routes}"
             )
 
 
