@@ -1,5 +1,7 @@
 """Engines side by side on the dev corpus: CER, WER, bag-of-words error and s/page per
-source for Tesseract fast, Tesseract standard and RapidOCR, scored by `ocrbatch eval`.
+source for Tesseract fast and standard, RapidOCR on each runtime and the auto engine
+(see ENGINES), scored by `ocrbatch eval`; then each job's wall and CPU seconds against
+the first engine's, and the auto engine's routes per source.
 
 Each engine runs as a normal job (parallel mode, one worker per core, no preprocessing
 unless --preprocess auto, as the corpus reference run: "two CPU cores, one page at a
@@ -13,8 +15,10 @@ It then checks that `ocrbatch eval`'s Tesseract-fast scores agree with the refer
 of ../shared/corpus/README.md (Tesseract 5.3 CLI) and with the bench's own scorer.
 
 Usage:
-  python bench/engines.py                                  # all 86 pages, three engines
+  python bench/engines.py                                  # all 86 pages, five engines
   python bench/engines.py --per-source 2 --engines fast    # a quick check
+  python bench/engines.py --preprocess auto --engines fast,auto,rapidocr-onnxruntime,\
+      rapidocr-openvino-f32,rapidocr,auto-unscaled         # issue 16's run
   python bench/engines.py --engines rapidocr --rapidocr-sizes 960,2000,2560,3600
 """
 

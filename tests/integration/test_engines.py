@@ -124,6 +124,7 @@ def test_rapidocr_engine_reads_a_real_page_one_thread_per_worker(runtime: str) -
     engine = RapidOcrEngine({"runtime": runtime}, threads=1)
     engine.open()
     try:
+        assert engine.runtime.startswith(runtime)  # also before onnxruntime's lazy models
         image = load_image(str(PHOTOTEST), max_pixels=10**8)
         page = engine.recognize(image, PageTask(1, 1, 1, str(PHOTOTEST), 0, 1))
         if runtime == "onnxruntime":

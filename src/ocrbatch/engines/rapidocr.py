@@ -268,9 +268,9 @@ class RapidOcrEngine(EngineBase):
         """What runs the models once open: ``onnxruntime`` or ``openvino <precision>``."""
         if self._ocr is None:
             return resolve_runtime(self.options)
-        session = self._ocr.text_rec.session
-        if isinstance(session, OpenVinoSession):
-            return f"openvino {session.precision}"
+        rec = self._ocr.text_rec  # None until the first page on onnxruntime (lazy models)
+        if rec is not None and isinstance(rec.session, OpenVinoSession):
+            return f"openvino {rec.session.precision}"
         return "onnxruntime"
 
     def open(self) -> None:
