@@ -22,8 +22,9 @@ from ocrbatch.engines.routing import (
     choose_route,
     page_features,
     ppocr_engine_name,
+    ppocr_scale,
 )
-from ocrbatch.model import PageTask, PageText
+from ocrbatch.model import Block, Line, PageTask, PageText, Word
 from tests.badfiles import font, text_pdf
 
 WORDS = (
@@ -105,15 +106,21 @@ def test_rules_in_order_letters_speckle_contrast() -> None:
 
 
 class _Stub:
-    """An engine that says which it is (the routing engine's parts, without models)."""
+    """An engine that says which it is (the routing engine's parts, without models); it
+    reads one word, "word", at (10, 10, 50, 30) of the image it is given."""
 
     def __init__(self, label: str, confidence: float) -> None:
         self.label, self.confidence, self.calls = label, confidence, 0
+        self.sizes: list[tuple[int, int]] = []
 
     def recognize(self, image: Image.Image, task: PageTask) -> PageText:
         self.calls += 1
         w, h = image.size
-        return PageText(self.label, self.confidence, w, h)
+        self.sizes.append((w, h))
+        word = Word("word", (10, 10, 50, 30), self.confidence)
+        block = Block((Line((word,), word.box, self.confidence),), word.box)
+        dpi = image.info.get("dpi")
+        return PageText(self.label, self.confidence, w, h, (block,), dpi=dpi[0] if dpi else None)
 
     def close(self) -> None:
         pass
@@ -187,3 +194,45 @@ def test_born_digital_pdf_page_is_taken_from_its_text_layer_no_route(
     assert out.ok and out.info["path"] == "text-layer"
     assert "route" not in out.info  # no engine read it
     assert out.page is not None and "born-digital" in out.page["text"]
+
+
+def test_ppocr_reads_a_page_shrunk_to_small_letters_and_words_come_back_in_page_pixels() -> None:
+    engine = AutoEngine({"ppocr_letter_height": 10, "ppocr_min_scale": 0.5})
+    tess, pp = _Stub("tesseract", 0.5), _Stub("ppocr", 0.99)
+    engine._tesseract, engine._ppocr = tess, pp  # type: ignore[assignment]
+    engine._ppocr_name = "rapidocr"
+    image = clean_typed_page()  # 23-px letters, 2000 x 2600
+    image.info["dpi"] = (300, 300)
+    f = page_features(image)
+    assert ppocr_scale(f, 10, 0.5) == 0.5  # 10 / 23 is under the floor
+    out = engine.read_ppocr(image, PageTask(1, 1, 1, "x.png", 0, 1), f)
+    assert pp.sizes == [(1000, 1300)]
+    assert (out.width, out.height, out.dpi) == (2000, 2600, 300.0)
+    assert next(iter(out.words)).box == (20, 20, 100, 60)
+    assert out.info["ppocr_scale"] == 0.5
+    # Letters already small: read as they are.
+    small = PageFeatures(9.0, 0.0, 1.0)
+    assert ppocr_scale(small, 10, 0.5) == 1.0
+    assert engine.read_ppocr(image, PageTask(1, 1, 1, "x.png", 0, 1), small).width == 2000
+    assert pp.sizes[-1] == (2000, 2600)
+
+
+def test_without_any_ppocr_engine_auto_reads_with_tesseract_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from ocrbatch.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "rapidocr", None)  # the rapidocr extra not installed
+    monkeypatch.setattr("ocrbatch.engines.routing.ppocr_candidates", lambda c: ["rapidocr"])
+    AutoEngine.check({})  # auto: not an error; pages say why they were not read by PP-OCR
+    with pytest.raises(ConfigError, match="rapidocr"):
+        AutoEngine.check({"ppocr": "rapidocr"})  # named: an error
+    engine = AutoEngine({})
+    tess = _Stub("tesseract", 0.5)
+    engine._tesseract = tess  # type: ignore[assignment]
+    out = engine.recognize(small_noisy_receipt(), PageTask(1, 1, 1, "x.png", 0, 1))
+    assert out.text == "tesseract" and out.info["route"] == "tesseract"
+    assert "PP-OCR cannot run (rapidocr: " in out.info["route_reason"]
+    assert out.info["route_reason"].startswith("letters ")

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config import AutoEngineOptions
+from ..errors import ConfigError, EngineError
 from ..model import PageTask, PageText
 from .base import Engine, EngineInfo, engine_class
 
@@ -38,8 +39,10 @@ __all__ = [
     "RouteRules",
     "choose_route",
     "page_features",
+    "ppocr_candidates",
     "ppocr_engine_name",
     "ppocr_scale",
+    "resolve_ppocr",
 ]
 
 
@@ -152,13 +155,37 @@ def _shrunk(image: Any, scale: float) -> Any:
 def ppocr_engine_name(choice: str) -> str:
     """The PP-OCR engine for ``choice``: ``auto`` is ppocr-torch where torch sees a CUDA
     device, RapidOCR (on the CPU) everywhere else."""
+    return ppocr_candidates(choice)[0]
+
+
+def ppocr_candidates(choice: str) -> list[str]:
+    """The PP-OCR engines to try for ``choice``, best first: ``auto`` falls back from
+    ppocr-torch (CUDA) to RapidOCR when the first cannot run."""
     if choice != "auto":
-        return choice
+        return [choice]
     if importlib.util.find_spec("torch") is None:
-        return "rapidocr"
+        return ["rapidocr"]
     import torch
 
-    return "ppocr-torch" if torch.cuda.is_available() else "rapidocr"
+    return ["ppocr-torch", "rapidocr"] if torch.cuda.is_available() else ["rapidocr"]
+
+
+def resolve_ppocr(choice: str, options: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(the PP-OCR engine that can run here, or None; why the others cannot). An engine
+    named explicitly that cannot run is a ConfigError; ``auto`` tells it in the reason."""
+    problems = []
+    for name in ppocr_candidates(choice):
+        try:
+            check = getattr(engine_class(name), "check", None)
+            if check is not None:
+                check(options)
+        except ConfigError as exc:
+            if choice != "auto":
+                raise
+            problems.append(f"{name}: {exc.message}")
+            continue
+        return name, "; ".join(problems)
+    return None, "; ".join(problems)
 
 
 class AutoEngine:
@@ -179,30 +206,38 @@ class AutoEngine:
         self.threads = threads
         self._tesseract: Engine | None = None
         self._ppocr: Engine | None = None
+        self._ppocr_name: str | None = None
+        self._ppocr_problem: str | None = None  # why PP-OCR cannot run here, once known
 
     @classmethod
     def check(cls, options: Mapping[str, Any]) -> None:
-        """Fail early, in the coordinator, if either engine cannot run."""
+        """Fail early, in the coordinator, if Tesseract cannot run, or the PP-OCR engine
+        named in ``ppocr`` (with ``ppocr=auto``, pages that would go to PP-OCR are read
+        by Tesseract when no PP-OCR engine can run, and their info says why)."""
         opts = AutoEngineOptions(**options)
-        for name, sub in (
-            ("tesseract", opts.tesseract),
-            (ppocr_engine_name(opts.ppocr), opts.ppocr_options),
-        ):
-            check = getattr(engine_class(name), "check", None)
-            if check is not None:
-                check(sub)
+        from .tesseract import TesseractEngine
+
+        TesseractEngine.check(opts.tesseract)
+        resolve_ppocr(opts.ppocr, opts.ppocr_options)
 
     @classmethod
     def info(cls) -> EngineInfo:
-        from .rapidocr import RapidOcrEngine
         from .tesseract import TesseractEngine
 
-        t, r = TesseractEngine.info(), RapidOcrEngine.info()
-        ppocr = ppocr_engine_name("auto")
-        device = "cuda" if ppocr == "ppocr-torch" else r.device
-        return EngineInfo(
-            cls.name, f"tesseract {t.version} + {ppocr} {r.version}", t.languages, device
-        )
+        t = TesseractEngine.info()
+        name, _ = resolve_ppocr("auto", {})
+        if name is None:
+            return EngineInfo(cls.name, f"tesseract {t.version} (no PP-OCR)", t.languages, "cpu")
+        if name == "ppocr-torch":
+            from .ppocr import PpocrTorchEngine
+
+            pp = PpocrTorchEngine.info()
+        else:
+            from .rapidocr import RapidOcrEngine
+
+            pp = RapidOcrEngine.info()
+        version = f"tesseract {t.version} + {name} {pp.version}"
+        return EngineInfo(cls.name, version, t.languages, pp.device)
 
     def _engine(self, route: str) -> Engine:
         """The engine of a route, built and opened on first use (once per worker)."""
@@ -211,9 +246,17 @@ class AutoEngine:
                 self._tesseract = self._build("tesseract", self.options.tesseract)
             return self._tesseract
         if self._ppocr is None:
-            name = ppocr_engine_name(self.options.ppocr)
-            self._ppocr = self._build(name, self.options.ppocr_options)
+            if self._ppocr_name is None:
+                raise EngineError(f"no PP-OCR engine can run: {self._ppocr_problem}")
+            self._ppocr = self._build(self._ppocr_name, self.options.ppocr_options)
         return self._ppocr
+
+    def ppocr_available(self) -> bool:
+        """Whether a PP-OCR engine can run here (found out once per worker)."""
+        if self._ppocr_name is None and self._ppocr_problem is None:
+            o = self.options
+            self._ppocr_name, self._ppocr_problem = resolve_ppocr(o.ppocr, o.ppocr_options)
+        return self._ppocr_name is not None
 
     def _build(self, name: str, options: Mapping[str, Any]) -> Engine:
         cls = engine_class(name)
@@ -243,13 +286,19 @@ class AutoEngine:
             return _with_route(page, Route(forced, "route forced by option"), None)
         features = page_features(image)
         route = choose_route(features, self.rules)
-        if route.engine == "ppocr":
+        if route.engine == "ppocr" and self.ppocr_available():
             return _with_route(self.read_ppocr(image, task, features), route, features)
         first = self._engine("tesseract").recognize(image, task)
+        if route.engine == "ppocr":  # no PP-OCR here: Tesseract's reading, and why
+            unavailable = f"{route.reason}, but PP-OCR cannot run ({self._ppocr_problem})"
+            return _with_route(first, Route("tesseract", unavailable), features)
         features = dataclasses.replace(features, tesseract_confidence=first.confidence)
         route = choose_route(features, self.rules)
         if route.engine == "tesseract":
             return _with_route(first, route, features)
+        if not self.ppocr_available():
+            unavailable = f"{route.reason}, but PP-OCR cannot run ({self._ppocr_problem})"
+            return _with_route(first, Route("tesseract", unavailable), features)
         page = self.read_ppocr(image, task, features)
         return _with_route(page, Route("tesseract+ppocr", route.reason), features)
 
