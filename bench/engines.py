@@ -81,7 +81,7 @@ def run_engine(
     db = f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
     summary = ocrbatch.run(
-        [str(root / s) for s in sorted(os.listdir(root))],
+        [str(root)],  # one input: each page is reported under its source folder
         out,
         db=db,
         name=f"bench-{label}",

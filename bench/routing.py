@@ -220,7 +220,7 @@ def report(rows: list[dict[str, Any]]) -> None:
     rules = choose(rows)
     print(f"\nChosen on all sources: {describe(rules)}")
     default = RouteRules.default()
-    for label, rr in (("chosen on all", rules), ("RouteRules.default() default", default)):
+    for label, rr in (("chosen on all", rules), ("the auto engine's defaults", default)):
         r, seconds = ratios(rows, rr)
         out = outcome(rows, rr)
         print(f"{label}: total {seconds:.0f} engine s over {len(rows)} pages")

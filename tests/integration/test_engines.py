@@ -236,7 +236,8 @@ def _auto_env(tmp_path: Path) -> dict[str, str]:
 
 def test_auto_engine_routes_real_pages_and_eval_counts_the_routes(cli: Cli, tmp_path: Path) -> None:
     """A clean typed page goes to Tesseract, a small grey receipt to PP-OCR; each page's
-    route and why are in results.jsonl, and `ocrbatch eval` counts them per folder."""
+    route and why are in results.jsonl, and `ocrbatch eval` counts them per folder (over
+    the pages it scores, as it does their confidence)."""
     pytest.importorskip("rapidocr")
     from tests.unit.test_routing import clean_typed_page, small_noisy_receipt
 
@@ -246,6 +247,7 @@ def test_auto_engine_routes_real_pages_and_eval_counts_the_routes(cli: Cli, tmp_
     clean_typed_page().save(root / "book" / "page.png", dpi=(300, 300))
     small_noisy_receipt().save(root / "receipts" / "till.png")
     (root / "receipts" / "till.gt.txt").write_text("COFFEE x1\n")
+    (root / "book" / "page.gt.txt").write_text("The quick brown fox\n")  # only to be scored
     out = tmp_path / "out"
     env = _auto_env(tmp_path)
     cli("run", str(root), "--engine", "auto", "--out", str(out), "--workers", "1", env=env,

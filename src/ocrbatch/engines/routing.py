@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +29,7 @@ import numpy as np
 from ..config import AutoEngineOptions
 from ..errors import ConfigError, EngineError
 from ..model import PageTask, PageText
-from .base import Engine, EngineInfo, engine_class
+from .base import Engine, EngineBase, EngineInfo, engine_class
 
 __all__ = [
     "AutoEngine",
@@ -176,9 +175,7 @@ def resolve_ppocr(choice: str, options: Mapping[str, Any]) -> tuple[str | None, 
     problems = []
     for name in ppocr_candidates(choice):
         try:
-            check = getattr(engine_class(name), "check", None)
-            if check is not None:
-                check(options)
+            engine_class(name).check(options)
         except ConfigError as exc:
             if choice != "auto":
                 raise
@@ -188,7 +185,7 @@ def resolve_ppocr(choice: str, options: Mapping[str, Any]) -> tuple[str | None, 
     return None, "; ".join(problems)
 
 
-class AutoEngine:
+class AutoEngine(EngineBase):
     """Per-page routing between Tesseract and PP-OCR (see the module docstring)."""
 
     name: ClassVar[str] = "auto"
@@ -228,14 +225,7 @@ class AutoEngine:
         name, _ = resolve_ppocr("auto", {})
         if name is None:
             return EngineInfo(cls.name, f"tesseract {t.version} (no PP-OCR)", t.languages, "cpu")
-        if name == "ppocr-torch":
-            from .ppocr import PpocrTorchEngine
-
-            pp = PpocrTorchEngine.info()
-        else:
-            from .rapidocr import RapidOcrEngine
-
-            pp = RapidOcrEngine.info()
+        pp = engine_class(name).info()
         version = f"tesseract {t.version} + {name} {pp.version}"
         return EngineInfo(cls.name, version, t.languages, pp.device)
 
@@ -259,12 +249,7 @@ class AutoEngine:
         return self._ppocr_name is not None
 
     def _build(self, name: str, options: Mapping[str, Any]) -> Engine:
-        cls = engine_class(name)
-        # ``threads`` goes to engines that take it (ppocr-torch does not: one per device).
-        if "threads" in inspect.signature(cls).parameters:
-            engine = cls(options, timeout=self.timeout, threads=self.threads)
-        else:
-            engine = cls(options, timeout=self.timeout)
+        engine = engine_class(name)(options, timeout=self.timeout, threads=self.threads)
         engine.open()
         return engine
 
