@@ -1,5 +1,7 @@
 """Engines side by side on the dev corpus: CER, WER, bag-of-words error and s/page per
-source for Tesseract fast, Tesseract standard and RapidOCR, scored by `ocrbatch eval`.
+source for Tesseract fast and standard, RapidOCR on each runtime and the auto engine
+(see ENGINES), scored by `ocrbatch eval`; then each job's wall and CPU seconds against
+the first engine's, and the auto engine's routes per source.
 
 Each engine runs as a normal job (parallel mode, one worker per core, no preprocessing
 unless --preprocess auto, as the corpus reference run: "two CPU cores, one page at a
@@ -13,8 +15,10 @@ It then checks that `ocrbatch eval`'s Tesseract-fast scores agree with the refer
 of ../shared/corpus/README.md (Tesseract 5.3 CLI) and with the bench's own scorer.
 
 Usage:
-  python bench/engines.py                                  # all 86 pages, three engines
+  python bench/engines.py                                  # all 86 pages, five engines
   python bench/engines.py --per-source 2 --engines fast    # a quick check
+  python bench/engines.py --preprocess auto --engines fast,auto,rapidocr-onnxruntime,\
+      rapidocr-openvino-f32,rapidocr,auto-unscaled         # issue 16's run
   python bench/engines.py --engines rapidocr --rapidocr-sizes 960,2000,2560,3600
 """
 
@@ -46,7 +50,19 @@ CLEAN = ("oldbooks", "tesseract_test", "docbank")
 ENGINES: dict[str, dict[str, Any]] = {
     "fast": {"engine": "tesseract", "engine_options": {"model": "fast"}},
     "standard": {"engine": "tesseract", "engine_options": {"model": "standard"}},
+    # RapidOCR on its default runtime (OpenVINO when installed, its own precision)
     "rapidocr": {"engine": "rapidocr", "engine_options": {}},
+    # ... as it ran before issue 16: onnxruntime
+    "rapidocr-onnxruntime": {"engine": "rapidocr", "engine_options": {"runtime": "onnxruntime"}},
+    # ... OpenVINO in f32 (what a CPU without bf16 gets)
+    "rapidocr-openvino-f32": {
+        "engine": "rapidocr",
+        "engine_options": {"runtime": "openvino", "precision": "f32"},
+    },
+    # per-page routing between Tesseract fast and RapidOCR (engines/routing.py)
+    "auto": {"engine": "auto", "engine_options": {}},
+    # ... without shrinking pages to 10-px letters before PP-OCR
+    "auto-unscaled": {"engine": "auto", "engine_options": {"ppocr_letter_height": 0}},
 }
 
 
@@ -65,7 +81,7 @@ def run_engine(
     db = f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
     summary = ocrbatch.run(
-        [str(root / s) for s in sorted(os.listdir(root))],
+        [str(root)],  # one input: each page is reported under its source folder
         out,
         db=db,
         name=f"bench-{label}",
@@ -94,9 +110,35 @@ def seconds_per_page(out: Path, by_path: dict[str, Page]) -> dict[str, float]:
     return {s: sum(v) / len(v) for s, v in per.items()}
 
 
+def cpu_seconds(out: Path) -> float:
+    """CPU seconds the workers spent on the job's pages (less sensitive than wall time
+    to other work on a shared machine)."""
+    import json
+
+    total = 0.0
+    for line in (out / "results.jsonl").read_text().splitlines():
+        total += sum(float(p["cpu_time"] or 0.0) for p in json.loads(line)["page_results"])
+    return total
+
+
+def routes(out: Path) -> dict[str, dict[str, int]]:
+    """Per source: how many pages took each route (engines that route pages)."""
+    import json
+
+    per: dict[str, dict[str, int]] = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        for page in rec["page_results"]:
+            route = (page.get("info") or {}).get("route")
+            if route:
+                d = per.setdefault(Path(rec["path"]).parent.name, {})
+                d[route] = d.get(route, 0) + 1
+    return per
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--engines", default="fast,standard,rapidocr")
+    ap.add_argument("--engines", default="fast,standard,rapidocr-onnxruntime,rapidocr,auto")
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--per-source", type=int, default=0, help="pages per source (0: all)")
     ap.add_argument("--workers", type=int, default=available_cores())
@@ -121,6 +163,9 @@ def main() -> None:
         }
     by_path = {str(p.image): p for p in corpus}
     rows: list[tuple[str, str, int, Any, float]] = []
+    walls: dict[str, float] = {}
+    cpus: dict[str, float] = {}
+    routed: dict[str, dict[str, dict[str, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="ocrbatch-engines-") as d:
         tmp = Path(d)
         root = tmp / "corpus"
@@ -129,6 +174,10 @@ def main() -> None:
         for label, cfg in engines.items():
             summary, by, out = run_engine(label, cfg, root, tmp, args.workers, args.preprocess)
             sec = seconds_per_page(out, by_path)
+            walls[label] = summary["wall_s"]
+            cpus[label] = cpu_seconds(out)
+            if routes(out):
+                routed[label] = routes(out)
             print(
                 f"{label}: {summary['pages']['completed']}/{summary['pages']['total']} pages, "
                 f"wall {summary['wall_s']:.1f} s, {summary['throughput_pages_per_s']} pages/s "
@@ -146,6 +195,18 @@ def main() -> None:
     for src, label, n, s, t in sorted(rows, key=lambda r: (SOURCES.index(r[0]), r[1])):
         rates = f"{s['cer']:.3f} | {s['wer']:.3f} | {s['bow']:.3f}"
         print(f"| {src} | {label} | {n} | {rates} | {t:.2f} |")
+    print("\nWhole job: wall seconds, and the workers' CPU seconds on its pages (each also")
+    print("against the first engine run):")
+    first = next(iter(walls), None)
+    for label, wall in walls.items():
+        ratio = f" = {wall / walls[first]:.2f}x {first}" if first else ""
+        cpu = f"{cpus[label]:.1f} CPU s = {cpus[label] / cpus[first]:.2f}x" if first else ""
+        print(f"  {label}: {wall:.1f} s{ratio}; {cpu}")
+    for label, per in routed.items():
+        print(f"\nRoutes of {label}:")
+        for src in SOURCES:
+            if src in per:
+                print(f"  {src}: " + ", ".join(f"{k} {v}" for k, v in sorted(per[src].items())))
 
 
 def check_fast(by: dict[str, Any], own: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_FORMATS",
     "KNOWN_FORMATS",
     "PREPROCESS_STEPS",
+    "AutoEngineOptions",
     "RapidOcrOptions",
     "RunConfig",
     "TesseractOptions",
@@ -71,6 +72,40 @@ class RapidOcrOptions(_Model):
     # The line orientation classifier flips upright English lines: off unless pages come
     # in upside down.
     classifier: bool = False
+    # What runs the models. OpenVINO measured twice as fast as onnxruntime on the dev
+    # machine for the same text within a few characters a page (README, "PP-OCR on the
+    # CPU"); auto = OpenVINO when it is installed (the rapidocr extra installs it).
+    runtime: Literal["auto", "openvino", "onnxruntime"] = "auto"
+    # OpenVINO's arithmetic: auto = its own choice for the CPU, bf16 where the CPU computes
+    # bf16 natively (AVX512-BF16, AMX; that is where the speed comes from), f32 elsewhere.
+    # f32 gives onnxruntime's text on every CPU, at onnxruntime's speed.
+    precision: Literal["auto", "f32", "bf16"] = "auto"
+
+
+class AutoEngineOptions(_Model):
+    """Options of the auto engine: each page routed to Tesseract or PP-OCR (see
+    ``ocrbatch.engines.routing``; the thresholds were chosen on the dev corpus with each
+    source held out in turn, README "The auto engine")."""
+
+    # Force one route for every page (to compare), or auto: decide per page.
+    route: Literal["auto", "tesseract", "ppocr"] = "auto"
+    # The PP-OCR engine: auto = ppocr-torch where torch sees CUDA, else rapidocr (CPU).
+    ppocr: Literal["auto", "rapidocr", "ppocr-torch"] = "auto"
+    tesseract: dict[str, Any] = Field(default_factory=dict)  # the Tesseract engine's options
+    ppocr_options: dict[str, Any] = Field(default_factory=dict)  # the PP-OCR engine's
+    # Pages whose letters are shorter than this (pixels, median) go to PP-OCR.
+    min_letter_height: float = Field(16.0, ge=0)
+    # ... as do noisy pages (share of 1-2 px specks among ink components) ...
+    max_speckle: float = Field(0.3, ge=0, le=1)
+    # ... and dim ones ((99th - 1st percentile of grey) / 255).
+    min_contrast: float = Field(0.6, ge=0, le=1)
+    # Other pages are read by Tesseract first and re-read by PP-OCR when Tesseract's
+    # mean word confidence is below this.
+    min_tesseract_confidence: float = Field(0.86, ge=0, le=1)
+    # Pages PP-OCR reads are first shrunk to letters this high (pixels; 0: never), by at
+    # most ppocr_min_scale: as accurate on forms and papers, in less time.
+    ppocr_letter_height: float = Field(10.0, ge=0)
+    ppocr_min_scale: float = Field(0.7, gt=0, le=1)
 
 
 def _opt(

@@ -34,6 +34,8 @@ class FolderScore:
     confidence_sum: float = 0.0
     confidence_pages: int = 0
     review: int = 0
+    # Pages per engine route, for engines that route pages (``--engine auto``).
+    routes: dict[str, int] = field(default_factory=dict)
 
     def add(self, pages: int, s: Score) -> None:
         self.documents += 1
@@ -48,6 +50,7 @@ class FolderScore:
             **(self.score.to_dict() if self.documents else {}),
             "mean_confidence": round(conf, 4) if conf is not None else None,
             "review_pages": self.review,
+            **({"routes": dict(sorted(self.routes.items()))} if self.routes else {}),
         }
 
 
@@ -150,10 +153,15 @@ def _evaluate_document(
         # Confidence over the same pages as the scores, so a row reads as one.
         confs = [p["confidence"] for p in pages if p["status"] == "completed"]
         confs = [c for c in confs if c is not None]
+        # ... and the routes of an engine that routes pages (--engine auto).
+        routes = [(p.get("info") or {}).get("route") for p in pages if p["status"] == "completed"]
         for f in (folder, ev.job):
             f.add(len(pages), scores.document)
             f.confidence_sum += sum(confs)
             f.confidence_pages += len(confs)
+            for route in routes:
+                if isinstance(route, str):
+                    f.routes[route] = f.routes.get(route, 0) + 1
     for p in pages:
         new = infos[p["id"]] or None
         if new != (p.get("info") or None):

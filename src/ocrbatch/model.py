@@ -169,6 +169,9 @@ class PageText:
     height: int
     blocks: tuple[Block, ...] = ()
     dpi: float | None = None
+    # Facts of how the engine read the page (an engine that routes pages says which
+    # route and why): merged into the page's info (PageOutcome.info), not into its text.
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def words(self) -> Iterable[Word]:

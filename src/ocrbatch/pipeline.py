@@ -214,6 +214,7 @@ def _recognize(engine: Engine, spec: WorkerSpec, task: PageTask) -> tuple[PageTe
             # the cache keeps the better page, so a re-run with another engine reads it
             keep = {k: v for k, v in info.items() if k not in NOT_CACHED}
             cache.put(key, keep, better)
+    info.update(page.info)  # the engine's own facts (a routing engine's route and why)
     return on_original_page(page, info), info
 
 

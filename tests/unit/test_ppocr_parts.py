@@ -123,10 +123,11 @@ def test_layout_orders_rows_splits_far_apart_fields_and_boxes_words() -> None:
     page = assemble_page(quads, 800, 200, 300.0)
     lines = [ln for b in page.blocks for ln in b.lines]
     assert [ln.text for ln in lines] == ["Hello world", "second", "Name here", "TOTAL"]
-    assert page.text == "Hello world\nsecond\nName here\nTOTAL\n"
-    # Blocks are the XY-cut's leaves: TOTAL stands apart (a gutter to its left), and the
-    # wide gap above "Name here" ends the first block.
-    assert [len(b.lines) for b in page.blocks] == [2, 1, 1]
+    # The reading order of every line detector (engines/layout.py): a field and its amount
+    # on one row read as one text line (as receipts and forms are read); the wide gap
+    # above "Name here" ends the first block.
+    assert page.text == "Hello world\nsecond\n\nName here TOTAL\n"
+    assert [len(b.lines) for b in page.blocks] == [2, 2]
     hello, world = lines[0].words
     assert hello.box[0] == 10 and world.box[2] <= 200 and hello.box[2] < world.box[0]
     assert all(0.0 <= w.confidence <= 1.0 and w.polygon is None for w in page.words)
@@ -153,7 +154,7 @@ def test_two_columns_are_read_column_by_column_under_a_full_width_title() -> Non
         quads.append(_quad(10, y, 290, y + 24, f"left {row}"))
         quads.append(_quad(330, y, 610, y + 24, f"right {row}"))
     page = assemble_page(quads, 620, 300, None)
-    assert page.text.split("\n")[:-1] == [
+    assert [t for t in page.text.split("\n") if t] == [
         "A title across both columns",
         *(f"left {r}" for r in range(4)),
         *(f"right {r}" for r in range(4)),

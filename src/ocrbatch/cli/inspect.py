@@ -78,6 +78,8 @@ def eval_job(
         )
         raise typer.Exit(1)
     norm = acc["normalization"]
+    # An engine that routes pages (--engine auto) says how many took each route.
+    routed = "routes" in acc
     t = Table(
         "folder",
         "docs",
@@ -87,6 +89,7 @@ def eval_job(
         "bag-of-words",
         "confidence",
         "review",
+        *(["routes"] if routed else []),
         title=f"job {d['job']} ({d['name']}): accuracy, casefold={norm['casefold']}"
         + (f", ignoring {norm['ignore_chars']!r}" if norm["ignore_chars"] else ""),
     )
@@ -94,6 +97,7 @@ def eval_job(
     for name, f in rows:
         if not f["documents"]:
             continue
+        routes = ", ".join(f"{k} {v}" for k, v in f.get("routes", {}).items())
         t.add_row(
             name,
             str(f["documents"]),
@@ -103,6 +107,7 @@ def eval_job(
             f"{f['bow']:.4f}",
             num(f["mean_confidence"]),
             str(f["review_pages"]),
+            *([routes] if routed else []),
             end_section=name == rows[-2][0],
         )
     out.print(t)
