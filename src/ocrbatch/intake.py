@@ -46,10 +46,17 @@ def make_config(config: RunConfig | Mapping[str, Any] | None = None, **options: 
     data.update(given)
     if shortcuts:
         engine = str(data.get("engine", RunConfig.model_fields["engine"].default))
-        if engine != "tesseract":
+        opts = dict(data.get("engine_options") or {})
+        if engine == "tesseract":
+            opts.update(shortcuts)
+        elif engine == "auto":  # the auto engine's Tesseract reads with them
+            opts["tesseract"] = {**dict(opts.get("tesseract") or {}), **shortcuts}
+        else:
             names = ", ".join(f"--{k}" for k in shortcuts)
-            raise ConfigError(f"{names} apply to the tesseract engine only (this is {engine!r})")
-        data["engine_options"] = {**dict(data.get("engine_options") or {}), **shortcuts}
+            raise ConfigError(
+                f"{names} apply to the tesseract and auto engines only (this is {engine!r})"
+            )
+        data["engine_options"] = opts
     cfg: RunConfig = validate(RunConfig, data, "run")
     opts = validate_engine_options(cfg.engine, cfg.engine_options)
     engine_class(cfg.engine).check(opts)

@@ -90,7 +90,7 @@ def test_third_party_engine_is_found_listed_and_used(cli: Cli, tmp_path: Path) -
     # Without the distribution on the path the name is unknown: one clear line.
     proc = cli("run", str(PHOTOTEST), "--engine", "mirror", "--out", str(tmp_path / "o2"))
     assert proc.returncode == 2
-    assert "unknown engine 'mirror' (installed: fake, " in proc.stderr
+    assert "unknown engine 'mirror' (installed: auto, fake, " in proc.stderr
     assert "mirror," not in proc.stderr and "rapidocr, tesseract)" in proc.stderr
 
 

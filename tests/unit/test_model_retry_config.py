@@ -81,3 +81,12 @@ def test_distributed_mode_without_ray_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(ConfigError, match=r"needs Ray.*pip install 'ocrbatch\[ray\]'"):
         make_executor("distributed", 2, timeout=1.0, recycle_after=0)
+
+
+def test_tesseract_shortcuts_reach_the_auto_engines_tesseract() -> None:
+    from ocrbatch.service import make_config
+
+    cfg = make_config(engine="auto", lang="eng", psm=6)
+    assert cfg.engine_options["tesseract"] == {"lang": "eng", "psm": 6}
+    with pytest.raises(ConfigError, match=r"^--lang apply to the tesseract and auto engines"):
+        make_config(engine="fake", lang="eng")

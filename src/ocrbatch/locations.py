@@ -1,0 +1,32 @@
+"""Where ocrbatch keeps its own files unless told otherwise: the job store (a SQLite file
+in the user's data folder, or OCRBATCH_DB) and the page cache (OCRBATCH_CACHE)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["default_cache_dir", "default_data_dir", "default_db_url"]
+
+
+def default_cache_dir() -> Path:
+    """The preprocessed-page cache: OCRBATCH_CACHE, else the user's cache folder."""
+    env = os.environ.get("OCRBATCH_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ocrbatch" / "pages"
+
+
+def default_data_dir() -> Path:
+    """The user's ocrbatch data folder (the default store lives there)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "ocrbatch"
+
+
+def default_db_url() -> str:
+    """OCRBATCH_DB, else a SQLite file in the user's data folder (shared by all runs)."""
+    env = os.environ.get("OCRBATCH_DB")
+    if env:
+        return env
+    return f"sqlite:///{default_data_dir() / 'jobs.db'}"
