@@ -5,6 +5,18 @@ from __future__ import annotations
 
 from .lifecycle import RunFigures
 from .queue import QueuedJob
-from .store import LEASE_SECONDS, JobInfo, RecordDelta, Store
+from .access import SCOPES, hash_token
+from .store import LEASE_SECONDS, Delivery, JobInfo, RecordDelta, Store, TokenInfo
 
-__all__ = ["LEASE_SECONDS", "JobInfo", "QueuedJob", "RecordDelta", "RunFigures", "Store"]
+__all__ = [
+    "LEASE_SECONDS",
+    "SCOPES",
+    "Delivery",
+    "JobInfo",
+    "QueuedJob",
+    "RecordDelta",
+    "RunFigures",
+    "Store",
+    "TokenInfo",
+    "hash_token",
+]
