@@ -76,16 +76,16 @@ class GaugeOps(StoreParts):
             "latency_buckets": [int(v or 0) for v in row[3:]],
         }
 
-    def running_pages(self) -> int:
-        """Pages running now under a live lease, over every coordinator."""
+    def running_pages(self, owner: str | None = None) -> int:
+        """Pages running now under a live lease, over every coordinator (or held by
+        ``owner``, host:pid)."""
         active = select(jobs.c.id).where(jobs.c.status == JobStatus.RUNNING)
+        q = select(func.count()).where(
+            tasks.c.job_id.in_(active.scalar_subquery()),
+            tasks.c.status == TaskStatus.RUNNING,
+            tasks.c.lease_expires_at >= utcnow(),
+        )
+        if owner is not None:
+            q = q.where(tasks.c.claimed_by == owner)
         with self._read() as c:
-            return int(
-                c.execute(
-                    select(func.count()).where(
-                        tasks.c.job_id.in_(active.scalar_subquery()),
-                        tasks.c.status == TaskStatus.RUNNING,
-                        tasks.c.lease_expires_at >= utcnow(),
-                    )
-                ).scalar_one()
-            )
+            return int(c.execute(q).scalar_one())
