@@ -97,6 +97,6 @@ class WebhookSender:
         self.store.record_delivery(d.id, ok=ok, status_code=code, error=error, retry_in=retry_in)
         self.sent += ok
         log.info(
-            "webhook", job=d.job_id, event=d.event, delivery=d.id, ok=ok, code=code,
+            "webhook", job=d.job_id, kind=d.event, delivery=d.id, ok=ok, code=code,
             error=error, attempt=d.attempts, retry_in=retry_in,
         )  # fmt: skip
