@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip("fastapi", reason="needs the service extra")
 
-from ocrbatch.store import Store  # noqa: E402
-from tests.badfiles import good_png  # noqa: E402
-from tests.conftest import wait_until  # noqa: E402
+from ocrbatch.store import Store
+from tests.badfiles import good_png
+from tests.conftest import wait_until
 
 
 def free_port() -> int:
@@ -59,7 +59,9 @@ class Service:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def wait_status(self, job: int, statuses: tuple[str, ...], timeout: float = 120) -> dict[str, Any]:
+    def wait_status(
+        self, job: int, statuses: tuple[str, ...], timeout: float = 120
+    ) -> dict[str, Any]:
         wait_until(lambda: self.status(job)["status"] in statuses, timeout, f"job {job} {statuses}")
         return self.status(job)
 

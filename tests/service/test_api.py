@@ -109,7 +109,9 @@ def test_failures_and_errors_read_as_the_cli_writes_them(service: Service) -> No
     assert final["documents_failed"] == 1
     errors = svc.api.get(f"/api/v1/jobs/{job}/errors").json()
     assert errors["errors"][0]["error"] == "fake: unreadable document"
-    assert errors["by_reason"] == [{"kind": "input", "error": "fake: unreadable document", "pages": 1}]
+    assert errors["by_reason"] == [
+        {"kind": "input", "error": "fake: unreadable document", "pages": 1}
+    ]
     # The same one-line reasons as the CLI, as JSON, a status per error class.
     bad = svc.api.post("/api/v1/jobs", json={"inputs": [str(folder)], "options": {"timeout": -1}})
     assert bad.status_code == 422
@@ -198,7 +200,9 @@ def test_uploads_land_in_the_inbox_and_bodies_are_capped(tmp_path: Path) -> None
         up = r.json()
         assert Path(up["path"]).parent == svc.state / "inbox"
         assert up["files"] == ["p000.png", "p001.png", "evil name.png"]
-        job = svc.api.post("/api/v1/jobs", json={"inputs": [up["path"]], "options": {"engine": "fake"}})
+        job = svc.api.post(
+            "/api/v1/jobs", json={"inputs": [up["path"]], "options": {"engine": "fake"}}
+        )
         assert job.status_code == 201, job.text
         assert svc.wait_status(job.json()["job"], ("completed",))["documents_done"] == 3
         big = [("files", ("big.png", b"\0" * (2 << 20), "image/png"))]
@@ -246,7 +250,9 @@ def test_a_real_tesseract_job_on_corpus_pages(service: Service, corpus: Path) ->
     scans.mkdir()
     for p in pages:
         shutil.copy(p, scans / p.name)
-    r = svc.api.post("/api/v1/jobs", json={"inputs": [str(scans)], "options": {"preprocess": "off"}})
+    r = svc.api.post(
+        "/api/v1/jobs", json={"inputs": [str(scans)], "options": {"preprocess": "off"}}
+    )
     assert r.status_code == 201, r.text
     final = svc.wait_status(r.json()["job"], ("completed",), timeout=280)
     assert final["pages_done"] == len(pages) and final["pages_failed"] == 0

@@ -100,8 +100,12 @@ def test_dashboard_follows_a_running_job_pauses_it_and_shows_the_review_list(
     item = browser.find_element(By.CSS_SELECTOR, "#review .review-item")
     assert "confidence 0.900" in item.text and "fake text of" in item.text
     img = item.find_element(By.TAG_NAME, "img")
-    wait_until(lambda: browser.execute_script("return arguments[0].naturalWidth", img) > 0, 30, "image")
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr"), 30, "documents")
+    wait_until(
+        lambda: browser.execute_script("return arguments[0].naturalWidth", img) > 0, 30, "image"
+    )
+    wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr"), 30, "documents"
+    )
     shot = os.environ.get("OCRBATCH_SCREENSHOT")
     browser.save_screenshot(shot or str(tmp_path / "job.png"))
 

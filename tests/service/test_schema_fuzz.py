@@ -4,9 +4,9 @@ write token, gets a 5xx."""
 from __future__ import annotations
 
 import os
-import sys
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,15 +25,23 @@ def test_no_input_gets_a_server_error(service: Service, tmp_path: Path) -> None:
     svc.pages("fuzz", 2)
     proc = subprocess.run(
         [
-            st, "run", f"{svc.url}/openapi.json",
-            "--checks", "not_a_server_error",
-            "--header", f"Authorization: Bearer {svc.write}",
-            "--max-examples", "25",
-            "--seed", "1",
-            "--request-timeout", "30",
+            st,
+            "run",
+            f"{svc.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--header",
+            f"Authorization: Bearer {svc.write}",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "30",
             # A stream that lasts while its job runs; fuzzed ids are 404 within it anyway.
-            "--exclude-path", "/api/v1/jobs/{job}/events",
-        ],  # fmt: skip
+            "--exclude-path",
+            "/api/v1/jobs/{job}/events",
+        ],
         capture_output=True,
         text=True,
         timeout=280,

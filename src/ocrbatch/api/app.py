@@ -36,11 +36,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ctx = ServiceContext(settings)
         app.state.ctx = ctx
         app.state.metrics = make_registry(ctx)
-        ctx.sender = WebhookSender(ctx.store, settings)
-        ctx.sender.start()
         if settings.embedded_worker:
             ctx.worker = EmbeddedWorker(settings)
             ctx.worker.start()
+        ctx.sender = WebhookSender(ctx.store, settings)
+        ctx.sender.start()
         try:
             yield
         finally:

@@ -50,8 +50,10 @@ def require(scope: str) -> Callable[..., TokenInfo]:
         info = ctx.token(raw)
         if info is None:
             raise ApiError(401, "unknown or revoked token", challenge)
-        if credentials is None and request.method not in _SAFE and CSRF_HEADER.lower() not in (
-            k.lower() for k in request.headers
+        if (
+            credentials is None
+            and request.method not in _SAFE
+            and CSRF_HEADER.lower() not in (k.lower() for k in request.headers)
         ):
             raise ApiError(403, f"a request from the dashboard needs the {CSRF_HEADER} header")
         if not info.allows(scope):

@@ -31,7 +31,9 @@ class Confinement:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
             raise ApiError(422, f"{what}: give a path")
         if raw.startswith("@"):
-            raise ApiError(422, f"{what} {raw!r}: list files are not taken by the API; name the files")
+            raise ApiError(
+                422, f"{what} {raw!r}: list files are not taken by the API; name the files"
+            )
         if "://" in raw:
             raise ApiError(403, f"{what} {raw!r}: only local paths below the allowed roots")
         parts = PurePosixPath(raw).parts
@@ -50,7 +52,9 @@ class Confinement:
                 keep.append(p)
             base = str(PurePosixPath(*keep))
         if not self._under(os.path.realpath(base)):
-            raise ApiError(403, f"{what} {raw!r} resolves (through a symlink) outside the allowed roots")
+            raise ApiError(
+                403, f"{what} {raw!r} resolves (through a symlink) outside the allowed roots"
+            )
         return full
 
     def paths(self, raws: Sequence[str], what: str) -> list[str]:

@@ -51,7 +51,11 @@ def login(request: Request, ctx: Ctx, token: Annotated[str, Form(max_length=200)
         )
     resp = RedirectResponse("/", status_code=303)
     resp.set_cookie(
-        COOKIE, token.strip(), httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
     )
     return resp
 

@@ -9,8 +9,8 @@ import io
 import json
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -34,7 +34,9 @@ router = APIRouter(prefix="/api/v1", tags=["results"])
 Ctx = Annotated[ServiceContext, Depends(context)]
 Reader = Annotated[TokenInfo, Depends(read_scope)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-After = Annotated[int, Query(ge=0, le=2**62, description="Keyset: the last id of the previous page.")]
+After = Annotated[
+    int, Query(ge=0, le=2**62, description="Keyset: the last id of the previous page.")
+]
 DocStatus = Literal["pending", "completed", "failed", "cancelled"]
 _PREVIEW_SIDE = 1400  # px, the longer side of a page image in the review list
 
@@ -92,21 +94,21 @@ def _completed(info: JobInfo, raw: dict[str, Any], what: str) -> None:
 @router.get("/jobs/{job}/documents/{doc}", summary="One document's result")
 def document(job: str, doc: int, ctx: Ctx, _: Reader) -> JSONResponse:
     """The document's record as in results.jsonl (text, confidence, per-page results)."""
-    _, raw = _document(ctx, job, doc)
+    raw = _document(ctx, job, doc)[1]
     return JSONResponse(document_record(raw))
 
 
 @router.get("/jobs/{job}/documents/{doc}/text", response_class=PlainTextResponse, summary="Text")
 def document_text(job: str, doc: int, ctx: Ctx, _: Reader) -> PlainTextResponse:
     """The document's text, pages separated by form feeds."""
-    _, raw = _document(ctx, job, doc)
+    raw = _document(ctx, job, doc)[1]
     return PlainTextResponse(document_record(raw)["text"])
 
 
 @router.get("/jobs/{job}/documents/{doc}/json", summary="JSON with word boxes")
 def document_json(job: str, doc: int, ctx: Ctx, _: Reader) -> JSONResponse:
     """The record with each page's blocks, lines and words and their boxes."""
-    _, raw = _document(ctx, job, doc)
+    raw = _document(ctx, job, doc)[1]
     return JSONResponse(document_record(raw, layout=True))
 
 

@@ -51,7 +51,8 @@ class EmbeddedWorker:
             "--queue", self.settings.queue, "--workers", str(self.slots),
             "--db", self.settings.db,
         ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env=os.environ.copy())
+        # Started first thing in the lifespan, before the service starts any thread.
+        self.proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env=os.environ.copy())  # noqa: PLW1509
         log.info("embedded_worker_started", pid=self.proc.pid, workers=self.slots)
 
     def alive(self) -> bool:

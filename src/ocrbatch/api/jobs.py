@@ -45,7 +45,9 @@ def job_options(ctx: ServiceContext, options: dict[str, Any]) -> dict[str, Any]:
     intake.make_config when the job is submitted)."""
     unknown = sorted(set(options) - JOB_OPTIONS)
     if unknown:
-        raise ApiError(422, f"options: unknown option {unknown[0]!r} (known: those of `ocrbatch submit`)")
+        raise ApiError(
+            422, f"options: unknown option {unknown[0]!r} (known: those of `ocrbatch submit`)"
+        )
     opts = dict(options)
     engine_opts = opts.get("engine_options")
     if engine_opts is not None and not isinstance(engine_opts, dict):
@@ -153,7 +155,11 @@ def deliveries(job: JobRef, ctx: Ctx, _: Reader) -> JSONResponse:
     keep = DeliveryOut.model_fields
     return _json(
         [
-            {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in r.items() if k in keep}
+            {
+                k: v.isoformat() if isinstance(v, dt.datetime) else v
+                for k, v in r.items()
+                if k in keep
+            }
             for r in rows
         ]
     )

@@ -55,7 +55,9 @@ class StoreCollector(Collector):
             "ocrbatch_pages_done", "Pages OCRed (completed)", labels=["engine"]
         )
         failed = CounterMetricFamily(
-            "ocrbatch_pages_failed", "Pages failed for good, by engine and reason", labels=["engine", "reason"]
+            "ocrbatch_pages_failed",
+            "Pages failed for good, by engine and reason",
+            labels=["engine", "reason"],
         )
         retries = CounterMetricFamily("ocrbatch_page_retries", "Page retries", labels=["engine"])
         by_engine: dict[str, dict[str, Any]] = {}
@@ -65,7 +67,13 @@ class StoreCollector(Collector):
             p = self._pages(j)
             e = by_engine.setdefault(
                 j["engine"],
-                {"done": 0, "failed": {}, "retries": 0, "sum": 0.0, "buckets": [0] * len(LATENCY_BUCKETS)},
+                {
+                    "done": 0,
+                    "failed": {},
+                    "retries": 0,
+                    "sum": 0.0,
+                    "buckets": [0] * len(LATENCY_BUCKETS),
+                },
             )
             e["done"] += p["completed"]
             e["retries"] += p["retries"]
@@ -74,14 +82,18 @@ class StoreCollector(Collector):
             for kind, n in p["failed"].items():
                 e["failed"][kind] = e["failed"].get(kind, 0) + n
         latency = HistogramMetricFamily(
-            "ocrbatch_page_latency_seconds", "Seconds per completed page in its worker", labels=["engine"]
+            "ocrbatch_page_latency_seconds",
+            "Seconds per completed page in its worker",
+            labels=["engine"],
         )
         for engine, e in sorted(by_engine.items()):
             done.add_metric([engine], e["done"])
             retries.add_metric([engine], e["retries"])
             for kind, n in sorted(e["failed"].items()):
                 failed.add_metric([engine, kind], n)
-            buckets = [(str(b), float(n)) for b, n in zip(LATENCY_BUCKETS, e["buckets"], strict=True)]
+            buckets = [
+                (str(b), float(n)) for b, n in zip(LATENCY_BUCKETS, e["buckets"], strict=True)
+            ]
             buckets.append(("+Inf", float(e["done"])))
             latency.add_metric([engine], buckets, e["sum"])
         yield from (done, failed, retries, latency)

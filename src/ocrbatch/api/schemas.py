@@ -26,7 +26,10 @@ class JobIn(_In):
     """A job to create: the inputs and options of `ocrbatch submit`."""
 
     inputs: list[str] = Field(
-        ..., min_length=1, max_length=1000, description="Files, folders or globs below an allowed root."
+        ...,
+        min_length=1,
+        max_length=1000,
+        description="Files, folders or globs below an allowed root.",
     )
     out: str | None = Field(
         None, description="Output folder below an allowed root [default: the service's results/]."

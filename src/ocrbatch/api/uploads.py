@@ -56,7 +56,8 @@ async def upload(
         ext = os.path.splitext(f.filename or "")[1].lower()
         if ext not in SUPPORTED_EXTENSIONS:
             raise ApiError(
-                422, f"file {f.filename!r}: not an image or PDF by its name ({ext or 'no extension'})"
+                422,
+                f"file {f.filename!r}: not an image or PDF by its name ({ext or 'no extension'})",
             )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     folder = ctx.settings.inbox / f"{stamp}-{secrets.token_hex(4)}"

@@ -14,7 +14,9 @@ from .options import DbOpt
 
 __all__: list[str] = []
 
-token_app = typer.Typer(help="API tokens of `ocrbatch serve` (stored hashed).", no_args_is_help=True)
+token_app = typer.Typer(
+    help="API tokens of `ocrbatch serve` (stored hashed).", no_args_is_help=True
+)
 app.add_typer(token_app, name="token")
 
 

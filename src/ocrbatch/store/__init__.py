@@ -3,9 +3,9 @@ SQLAlchemy URL (PostgreSQL for several coordinators) through ``--db``/OCRBATCH_D
 
 from __future__ import annotations
 
+from .access import SCOPES, hash_token
 from .lifecycle import RunFigures
 from .queue import QueuedJob
-from .access import SCOPES, hash_token
 from .store import LEASE_SECONDS, Delivery, JobInfo, RecordDelta, Store, TokenInfo
 
 __all__ = [

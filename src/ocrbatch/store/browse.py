@@ -109,7 +109,9 @@ class BrowseOps(StoreParts):
                 documents.c.path,
             )
             .select_from(tasks.join(documents, documents.c.id == tasks.c.document_id))
-            .where(tasks.c.job_id == job_id, tasks.c.status == TaskStatus.FAILED, tasks.c.id > after)
+            .where(
+                tasks.c.job_id == job_id, tasks.c.status == TaskStatus.FAILED, tasks.c.id > after
+            )
             .order_by(tasks.c.id)
             .limit(limit)
         )
@@ -132,9 +134,11 @@ class BrowseOps(StoreParts):
     def throughput_series(self, job_id: int, buckets: int = 60) -> list[tuple[str, float]]:
         """Pages finished per second over the job's life, in up to ``buckets`` equal
         spans: (start of the span, pages/s). Counted in the database."""
-        done = (tasks.c.job_id == job_id) & tasks.c.status.in_(
-            [TaskStatus.COMPLETED, TaskStatus.FAILED]
-        ) & tasks.c.completed_at.is_not(None)
+        done = (
+            (tasks.c.job_id == job_id)
+            & tasks.c.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED])
+            & tasks.c.completed_at.is_not(None)
+        )
         epoch = self._epoch(tasks.c.completed_at)
         with self._read() as c:
             lo, hi = c.execute(select(func.min(epoch), func.max(epoch)).where(done)).one()
@@ -149,7 +153,7 @@ class BrowseOps(StoreParts):
         return [
             (
                 (start + dt.timedelta(seconds=i * width)).isoformat(),
-                round(int(rows.get(i, rows.get(float(i), 0))) / width, 3),
+                round(int(rows.get(i, rows.get(float(i))) or 0) / width, 3),
             )
             for i in range(n)
         ]

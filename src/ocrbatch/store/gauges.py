@@ -54,8 +54,7 @@ class GaugeOps(StoreParts):
                 .group_by(tasks.c.status, tasks.c.error_kind)
             ).all()
             cols = [
-                func.sum(case((done & (tasks.c.processing_time <= b), 1), else_=0))
-                for b in bounds
+                func.sum(case((done & (tasks.c.processing_time <= b), 1), else_=0)) for b in bounds
             ]
             row = c.execute(
                 select(

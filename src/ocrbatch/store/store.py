@@ -20,9 +20,9 @@ from sqlalchemy.pool import StaticPool
 
 from ..config import default_data_dir
 from ..errors import ConfigError, StoreError, reason, translate
-from .common import LEASE_SECONDS, safe_url, utcnow
 from .access import AccessOps, TokenInfo
 from .browse import BrowseOps
+from .common import LEASE_SECONDS, safe_url, utcnow
 from .documents import DocumentOps
 from .gauges import GaugeOps
 from .jobs import JobInfo, JobOps

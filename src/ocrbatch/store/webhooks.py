@@ -87,7 +87,8 @@ class WebhookOps(StoreParts):
     def callback_of(self, job_id: int) -> str | None:
         with self._read() as c:
             q = select(job_webhooks.c.url).where(job_webhooks.c.job_id == job_id)
-            return c.execute(q).scalar()
+            url = c.execute(q).scalar()
+            return None if url is None else str(url)
 
     def claim_deliveries(self, limit: int = 20) -> list[Delivery]:
         """Due deliveries, each claimed for a minute (a conditional update per row, so
