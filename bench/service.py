@@ -91,6 +91,9 @@ def wait_done(api: httpx.Client, job: int) -> dict[str, Any]:
         time.sleep(0.5)
 
 
+errors: list[int] = []
+
+
 async def poll(url: str, token: str, job: int, pollers: int, interval: float) -> list[float]:
     latencies: list[float] = []
     done = asyncio.Event()
@@ -102,9 +105,15 @@ async def poll(url: str, token: str, job: int, pollers: int, interval: float) ->
             await asyncio.sleep(random.uniform(0, interval))
             while not done.is_set():
                 t0 = time.perf_counter()
-                r = await c.get(f"/api/v1/jobs/{job}")
+                try:
+                    r = await c.get(f"/api/v1/jobs/{job}")
+                except httpx.TransportError:
+                    errors.append(1)  # e.g. a keep-alive connection closed as it was reused
+                    continue
                 latencies.append(time.perf_counter() - t0)
-                if r.json()["status"] in ("completed", "failed", "cancelled"):
+                if r.status_code != 200:
+                    errors.append(r.status_code)
+                elif r.json()["status"] in ("completed", "failed", "cancelled"):
                     done.set()
                 await asyncio.sleep(interval)
 
@@ -152,7 +161,7 @@ def main() -> None:
     alone, polled = statistics.mean(rates["alone"]), statistics.mean(rates["polled"])
     print(f"status polls: {len(latencies)} by {a.pollers} clients every {a.interval:g} s: "
           f"p50 {1000 * pct(latencies, 0.5):.1f} ms, p99 {1000 * pct(latencies, 0.99):.1f} ms, "
-          f"max {1000 * max(latencies):.1f} ms")  # fmt: skip
+          f"max {1000 * max(latencies):.1f} ms; errors {len(errors)}")  # fmt: skip
     ratios = [p / q for p, q in zip(rates["polled"], rates["alone"], strict=True)]
     print(f"job pages/s: alone {alone:.3f}, with pollers {polled:.3f}: ratio {polled / alone:.3f} "
           f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})")  # fmt: skip

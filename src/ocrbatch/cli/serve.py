@@ -106,6 +106,8 @@ def serve(
         port=port,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        # Pollers (dashboards, scripts) reuse their connection between polls.
+        timeout_keep_alive=30,
     )
 
 
