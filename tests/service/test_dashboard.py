@@ -45,9 +45,14 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _text(browser: Any, css: str) -> str:
+    """An element's text; "" while the page's refresh is replacing it."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return str(browser.find_element(By.CSS_SELECTOR, css).text)
+    try:
+        return str(browser.find_element(By.CSS_SELECTOR, css).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def _login(browser: Any, token: str) -> None:
@@ -77,10 +82,8 @@ def test_dashboard_follows_a_running_job_pauses_it_and_shows_the_review_list(
     row = f"tr[data-job='{job}']"
 
     def done() -> int:
-        try:
-            return int(_text(browser, f"{row} td.pages").split("/")[0])
-        except Exception:  # the row is being replaced by the next refresh
-            return -1
+        shown = _text(browser, f"{row} td.pages").split("/")[0]
+        return int(shown) if shown.isdigit() else -1
 
     wait_until(lambda: _text(browser, f"{row} td.status") == "running", 60, "running in the list")
     first = max(done(), 0)
