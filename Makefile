@@ -32,10 +32,10 @@ $(BASE): pyproject.toml $(LOCK) | $(BIN)/python
 	touch $@
 
 # The tests need the optional extras too (Ray for distributed mode, psycopg for the
-# PostgreSQL store, RapidOCR, the ppocr-torch engine on the CPU), so `make test`
-# installs them.
+# PostgreSQL store, RapidOCR, the REST service, the ppocr-torch engine on the CPU), so
+# `make test` installs them.
 $(DEPS): $(BASE)
-	$(PIP) --no-build-isolation -e '.[dev,ray,postgres,rapidocr]'
+	$(PIP) --no-build-isolation -e '.[dev,ray,postgres,rapidocr,service]'
 	$(MAKE) gpu-cpu
 	touch $@
 

@@ -250,9 +250,10 @@ def job_queue(job: int | str, *, db: str | None = None) -> str | None:
         return find_job(st, job).queue
 
 
-def release(job: int | str, *, db: str | None = None) -> str:
+def release(job: int | str, *, db: str | None = None, failed: bool = False) -> str:
     """Put a paused (or interrupted, or finished with pages left) queue job back in its
-    queue; its workers continue it within about a second. Returns the queue's name."""
+    queue; its workers continue it within about a second. With ``failed``, its failed
+    pages (and documents) get a fresh set of retries first. Returns the queue's name."""
     with open_store(db, create=False) as st:
         info = find_job(st, job)
         if not info.queue:
@@ -261,6 +262,8 @@ def release(job: int | str, *, db: str | None = None) -> str:
             raise JobStateError(f"job {info.id} was cancelled; it cannot be resumed")
         if info.status == JobStatus.RUNNING and owner_alive(info):
             raise JobStateError(f"job {info.id} is running already ({info.owner})")
+        if failed:
+            log.info("retry_failed", job=info.id, pages_and_documents=st.reset_failed(info.id))
         st.release_job(info.id)
         return info.queue
 

@@ -3,8 +3,20 @@ SQLAlchemy URL (PostgreSQL for several coordinators) through ``--db``/OCRBATCH_D
 
 from __future__ import annotations
 
+from .access import SCOPES, hash_token
 from .lifecycle import RunFigures
 from .queue import QueuedJob
-from .store import LEASE_SECONDS, JobInfo, RecordDelta, Store
+from .store import LEASE_SECONDS, Delivery, JobInfo, RecordDelta, Store, TokenInfo
 
-__all__ = ["LEASE_SECONDS", "JobInfo", "QueuedJob", "RecordDelta", "RunFigures", "Store"]
+__all__ = [
+    "LEASE_SECONDS",
+    "SCOPES",
+    "Delivery",
+    "JobInfo",
+    "QueuedJob",
+    "RecordDelta",
+    "RunFigures",
+    "Store",
+    "TokenInfo",
+    "hash_token",
+]

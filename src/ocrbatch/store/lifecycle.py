@@ -21,6 +21,7 @@ from ..model import JobStatus, check_job_transition
 from .common import StoreParts, utcnow
 from .jobs import JobInfo
 from .tables import jobs
+from .webhooks import queue_event
 
 __all__ = ["LifecycleOps", "RunFigures"]
 
@@ -170,6 +171,8 @@ class LifecycleOps(StoreParts):
             if final in _ENDED:
                 values["completed_at"] = now
             c.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+            if final != current:
+                queue_event(c, job_id, final)
             return final
 
     def finish_job(self, job_id: int, status: JobStatus, figures: RunFigures) -> bool:
@@ -188,6 +191,8 @@ class LifecycleOps(StoreParts):
                     status=status, owner=None, estimated_completion=None, completed_at=now, **values
                 )
             )
+            if res.rowcount:
+                queue_event(c, job_id, status)
             return bool(res.rowcount)
 
     # -- the rules -----------------------------------------------------------------------
@@ -251,4 +256,8 @@ class LifecycleOps(StoreParts):
             values.pop("total_cost")  # no price here: the coordinator's end records it
             values.pop("cpu_usage_avg")
         values.update(status=new, updated_at=now)
-        c.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status == old).values(**values))
+        res = c.execute(
+            update(jobs).where(jobs.c.id == job_id, jobs.c.status == old).values(**values)
+        )
+        if res.rowcount and new != old:
+            queue_event(c, job_id, new)

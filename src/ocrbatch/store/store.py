@@ -20,23 +20,47 @@ from sqlalchemy.pool import StaticPool
 
 from ..config import default_data_dir
 from ..errors import ConfigError, StoreError, reason, translate
+from .access import AccessOps, TokenInfo
+from .browse import BrowseOps
 from .common import LEASE_SECONDS, safe_url, utcnow
 from .documents import DocumentOps
+from .gauges import GaugeOps
 from .jobs import JobInfo, JobOps
 from .lifecycle import LifecycleOps
 from .queue import QueueOps
 from .records import RecordDelta, RecordOps
 from .results import ResultOps
 from .tasks import TaskOps
+from .webhooks import Delivery, WebhookOps
 
-__all__ = ["LEASE_SECONDS", "JobInfo", "RecordDelta", "Store", "utcnow"]
+__all__ = [
+    "LEASE_SECONDS",
+    "Delivery",
+    "JobInfo",
+    "RecordDelta",
+    "Store",
+    "TokenInfo",
+    "utcnow",
+]
 
 # Any fixed 64-bit number, the same in every process: the key of the advisory lock that
 # serializes first-time migrations on PostgreSQL.
 _MIGRATE_LOCK = 0x6F63726261746368  # "ocrbatch"
 
 
-class Store(JobOps, LifecycleOps, DocumentOps, TaskOps, RecordOps, ResultOps, QueueOps):
+class Store(
+    JobOps,
+    LifecycleOps,
+    DocumentOps,
+    TaskOps,
+    RecordOps,
+    ResultOps,
+    QueueOps,
+    BrowseOps,
+    GaugeOps,
+    AccessOps,
+    WebhookOps,
+):
     """A job store at a SQLAlchemy URL; migrates the schema to the latest on open.
 
     A context manager: ``with Store(url) as st: ...`` closes it at the end.

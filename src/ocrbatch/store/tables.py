@@ -27,7 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-__all__ = ["EPOCH", "documents", "jobs", "metadata", "tasks"]
+__all__ = [
+    "EPOCH",
+    "api_tokens",
+    "documents",
+    "job_webhooks",
+    "jobs",
+    "metadata",
+    "tasks",
+    "webhook_deliveries",
+]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -184,4 +193,53 @@ tasks = Table(
     # The claim's order (weight desc, id): no sort of a job's pending rows per claim
     # (measured: 1.5 s per claim on a job of 1M pending pages without it).
     Index("ix_tasks_claim_order", "job_id", "status", text("weight DESC"), "id"),
+)
+
+# -- the REST service (ocrbatch serve) --------------------------------------------------
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    # SHA-256 of the bearer token (tokens are 256 random bits: no salt or slow hash
+    # needed); the token itself is shown once, when it is created.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scope", String(20), nullable=False),  # read | write
+    # Signs the webhooks of jobs submitted with this token (HMAC-SHA256); kept in clear,
+    # since the service needs it to sign.
+    Column("webhook_secret", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+# The callback of a job submitted through the API (one per job), and the token whose
+# secret signs its deliveries.
+job_webhooks = Table(
+    "job_webhooks",
+    metadata,
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("token_id", Integer, ForeignKey("api_tokens.id", ondelete="SET NULL")),
+)
+
+# Every webhook event of a job, queued in the transaction that changed the job's status,
+# with each delivery attempt's outcome.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(20), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    # pending (to send, at next_attempt_at), delivered, failed (gave up)
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index(None, "job_id", "id"),
+    Index(None, "status", "next_attempt_at"),
 )
