@@ -148,6 +148,16 @@ class RunConfig(StrictModel):
     retry_backoff_max: float = _opt(
         60.0, "Longest wait between two retries.", panel=RUN, metavar="SECONDS", ge=0
     )
+    worker_nice: int = _opt(
+        10,
+        "CPU priority of the worker processes, as nice (0-19): the coordinator, the "
+        "service and your shell stay responsive while the workers take every idle core.",
+        panel=RUN,
+        metavar="N",
+        scope="run",
+        ge=0,
+        le=19,
+    )
     recycle_after: int = _opt(
         500, "Replace a worker after N pages (0: never).", panel=RUN, metavar="N", ge=0
     )

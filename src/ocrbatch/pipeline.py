@@ -8,6 +8,7 @@ process, never per page. A page's image exists only here, one page at a time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -60,22 +61,35 @@ _built: list[tuple[WorkerSpec, Engine, Preprocessor | None, PageCache | None]] =
 _BUILT_MAX = 2
 
 
-def init_worker(spec: WorkerSpec | None, *, ignore_sigint: bool = True) -> None:
+def init_worker(
+    spec: WorkerSpec | None, *, ignore_sigint: bool = True, nice: int | None = None
+) -> None:
     """Prepare this process and build the engine for ``spec`` (None: build it from the
     spec the first task brings, see :func:`process_page`).
 
     Pool workers ignore SIGINT: Ctrl-C reaches the whole process group, and the
-    coordinator, not the workers, decides what a pause means.
+    coordinator, not the workers, decides what a pause means. ``nice``: this worker
+    process's CPU priority (batch work yields to the coordinator, a service, a shell).
     """
     global _worker_id
     # One single-threaded engine per core: OpenMP/BLAS threads would fight the pool.
     _set_threads(spec.threads if spec is not None else 1)
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice is not None:
+        _lower_priority(nice)
     close_worker()
     _worker_id = f"{socket.gethostname()}:{os.getpid()}"
     if spec is not None:
         _use(spec)
+
+
+def _lower_priority(nice: int) -> None:
+    """Raise this process's niceness to ``nice`` (never lower it: that needs root)."""
+    with contextlib.suppress(OSError):
+        now = os.nice(0)
+        if nice > now:
+            os.nice(nice - now)
 
 
 def _set_threads(n: int) -> None:

@@ -240,6 +240,7 @@ def executor_for(cfg: RunConfig, workers: int | None = None) -> Executor:
         gpus_per_worker=cfg.gpus_per_worker,
         engine=cfg.engine,
         engine_options=cfg.engine_options,
+        nice=cfg.worker_nice,
     )
 
 

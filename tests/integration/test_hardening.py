@@ -225,3 +225,32 @@ def test_script_without_main_guard_fails_once_naming_the_guard(tmp_path: Path) -
     assert 'if __name__ == "__main__":' in last
     jobs = ocrbatch.list_jobs(db=f"sqlite:///{tmp_path / 'jobs.db'}")
     assert [j["status"] for j in jobs] == ["failed"]  # one job, not one per worker
+
+
+def test_workers_run_at_a_lower_cpu_priority_than_the_coordinator(tmp_path: Path) -> None:
+    """Batch work yields: the coordinator (and a service, a shell) stay responsive."""
+    import psutil
+
+    from tests.conftest import wait_until
+
+    src = _pngs(tmp_path / "in", 6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocrbatch", "--progress", "none", "run", str(src), *FAKE,
+         "--engine-opt", "delay=1", "-o", str(tmp_path / "out"), "--workers", "2",
+         "--worker-nice", "12", "--db", f"sqlite:///{tmp_path / 'j.db'}"],
+    )  # fmt: skip
+    try:
+        me = psutil.Process(proc.pid)
+
+        def workers() -> list[psutil.Process]:
+            return [p for p in me.children(recursive=True) if "forkserver" in " ".join(p.cmdline())]
+
+        def niced() -> int:
+            return sum(p.nice() == 12 for p in workers())
+
+        # Two workers at nice 12 once they have started (the forkserver stays at 0).
+        wait_until(lambda: niced() == 2, 60, "two workers at nice 12")
+        assert me.nice() == 0
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == 0

@@ -31,6 +31,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "retry_backoff": ("0.5", 0.5),
     "retry_backoff_max": ("9", 9.0),
     "recycle_after": ("7", 7),
+    "worker_nice": ("5", 5),
     "price_per_cpu_hour": ("0.25", 0.25),
     "format": ("CSV,pdf", ["jsonl", "csv", "pdf"]),
     "dpi": ("150", 150.0),

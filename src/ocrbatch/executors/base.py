@@ -142,6 +142,7 @@ def make_executor(
     gpus_per_worker: float = 0.0,
     engine: str | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    nice: int | None = None,
 ) -> Executor:
     """The executor for ``mode``: sequential, parallel (local pool) or distributed (Ray).
 
@@ -171,12 +172,15 @@ def make_executor(
         # interrupted in-process). SequentialExecutor runs pages in-process (tests).
         from .local import LocalExecutor
 
-        return LocalExecutor(1, timeout=timeout, recycle_after=recycle_after)
+        return LocalExecutor(1, timeout=timeout, recycle_after=recycle_after, nice=nice)
     if mode == "parallel":
         from .local import LocalExecutor
 
         return LocalExecutor(
-            workers or default_workers(400), timeout=timeout, recycle_after=recycle_after
+            workers or default_workers(400),
+            timeout=timeout,
+            recycle_after=recycle_after,
+            nice=nice,
         )
     if mode == "distributed":
         from .ray import RayExecutor  # imports Ray itself, with a clear error without it

@@ -10,6 +10,7 @@ connections or threads.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import queue
 import signal
@@ -51,8 +52,10 @@ class LocalExecutor:
         recycle_after: int = 500,
         queue_depth: int = 2,
         min_free_memory_mb: int = 256,
+        nice: int | None = None,
     ) -> None:
         self.workers = workers
+        self.nice = nice  # the workers' CPU priority (see pipeline.init_worker)
         self.timeout = timeout
         self.recycle_after = recycle_after
         # Tasks per worker kept in flight: enough that no core waits for the coordinator,
@@ -77,7 +80,7 @@ class LocalExecutor:
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=self.recycle_after,
-            initializer=init_worker,
+            initializer=functools.partial(init_worker, nice=self.nice),
             initargs=(spec,),
             context=ctx,
         )
