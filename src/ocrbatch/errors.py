@@ -21,6 +21,7 @@ __all__ = [
     "InputNotFoundError",
     "JobNotFoundError",
     "JobStateError",
+    "ObjectStorageError",
     "OcrbatchError",
     "OutputError",
     "StoreError",
@@ -128,6 +129,15 @@ class WorkerCrashedError(DocumentError):
     """The worker process died (segfault, os._exit, OOM kill) while on this page."""
 
     kind = "crash"
+    retryable = True
+
+
+class ObjectStorageError(DocumentError):
+    """Object storage (S3, GCS, Azure, HTTP) failed on a document's object in a way that
+    a retry may cure: throttled past the storage library's own retries, a 5xx, a
+    connection that dropped. Not found and access denied are plain DocumentErrors."""
+
+    kind = "storage"
     retryable = True
 
 

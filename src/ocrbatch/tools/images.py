@@ -6,8 +6,10 @@ becomes a :class:`~ocrbatch.errors.DocumentError` with a one-line reason.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -89,14 +91,26 @@ def frame_count(path: str, max_pixels: int) -> int:
         return int(getattr(im, "n_frames", 1) or 1)
 
 
-def frame_sizes(path: str, max_pixels: int, *, multipage: bool) -> list[tuple[int, int]]:
-    """(width, height) of each page of an image file, from headers only (nothing decoded).
+@contextlib.contextmanager
+def _opened(source: str | IO[bytes]) -> Iterator[IO[bytes]]:
+    if isinstance(source, str):
+        with open_file(source) as f:
+            yield f
+    else:
+        yield source
+
+
+def frame_sizes(
+    path: str | IO[bytes], max_pixels: int, *, multipage: bool
+) -> list[tuple[int, int]]:
+    """(width, height) of each page of an image file, from headers only (nothing decoded);
+    ``path`` may be a file object (an object in a bucket, read by ranges).
 
     Single-page formats give one entry. In a multi-page TIFF whose frame chain breaks
     after k good frames, the broken frame is listed as (0, 0): it becomes a page task that
     fails with its own reason while the k good pages are still OCRed.
     """
-    with open_file(path) as f:
+    with _opened(path) as f:
         im = _open_image(f, max_pixels)
         sizes = [im.size]
         if not multipage:

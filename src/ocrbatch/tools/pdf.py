@@ -18,7 +18,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image
 
@@ -50,12 +50,14 @@ _MIN_READABLE = 0.7
 
 
 @contextlib.contextmanager
-def _document(path: str, password: str | None) -> Iterator[Any]:
+def _document(path: str | IO[bytes], password: str | None) -> Iterator[Any]:
     import pypdfium2 as pdfium
 
     # PDFium opens the path itself (a blocking fopen): a FIFO would hang it, a device
-    # would be read forever. Only a regular file gets that far.
-    check_regular(path)
+    # would be read forever. Only a regular file gets that far. (A file object, an
+    # object in a bucket read by ranges, is read through it instead.)
+    if isinstance(path, str):
+        check_regular(path)
     with _LOCK:
         try:
             doc = pdfium.PdfDocument(path, password=password or None)
@@ -95,9 +97,10 @@ def _load_reason(exc: Any, password: str | None) -> str:
     return f"corrupt or truncated PDF: {reason}"
 
 
-def page_sizes(path: str, password: str | None = None) -> list[tuple[float, float]]:
+def page_sizes(path: str | IO[bytes], password: str | None = None) -> list[tuple[float, float]]:
     """(width, height) in points of every page, as displayed (``/Rotate`` applied),
-    without rendering or parsing page content; raises DocumentError."""
+    without rendering or parsing page content; raises DocumentError. ``path`` may be a
+    file object (seekable): only the cross-reference table and page tree are read."""
     from pypdfium2 import raw
 
     with _document(path, password) as doc:
