@@ -1,12 +1,13 @@
 """Where ocrbatch keeps its own files unless told otherwise: the job store (a SQLite file
-in the user's data folder, or OCRBATCH_DB) and the page cache (OCRBATCH_CACHE)."""
+in the user's data folder, or OCRBATCH_DB), the page cache (OCRBATCH_CACHE) and the
+workers' copies of objects from buckets (OCRBATCH_OBJECT_CACHE)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["default_cache_dir", "default_data_dir", "default_db_url"]
+__all__ = ["default_cache_dir", "default_data_dir", "default_db_url", "default_object_cache_dir"]
 
 
 def default_cache_dir() -> Path:
@@ -16,6 +17,16 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "ocrbatch" / "pages"
+
+
+def default_object_cache_dir() -> Path:
+    """The workers' copies of objects: OCRBATCH_OBJECT_CACHE, else the user's cache
+    folder (beside the page cache's default)."""
+    env = os.environ.get("OCRBATCH_OBJECT_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ocrbatch" / "objects"
 
 
 def default_data_dir() -> Path:

@@ -16,7 +16,6 @@ import inspect
 import json
 import typing
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -50,12 +49,13 @@ DbOpt = Annotated[
 ]
 JobArg = Annotated[str, typer.Argument(metavar="JOB", help="Job id or name.")]
 OutOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--out",
         "-o",
         metavar="PATH",
-        help="Output folder [default: ./ocrbatch-results/job-ID].",
+        help="Output folder, or a bucket prefix (s3://bucket/prefix/...) "
+        "[default: ./ocrbatch-results/job-ID].",
         rich_help_panel="Output",
     ),
 ]
@@ -131,13 +131,13 @@ _SHORTCUTS: dict[str, Any] = {
 }
 
 
-def parse_opts(pairs: list[str] | None) -> dict[str, Any]:
-    """--engine-opt KEY=VALUE pairs (values read as JSON where they are)."""
+def parse_opts(pairs: list[str] | None, flag: str = "--engine-opt") -> dict[str, Any]:
+    """KEY=VALUE pairs of ``flag`` (values read as JSON where they are)."""
     opts: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--engine-opt takes KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"{flag} takes KEY=VALUE, got {pair!r}")
         try:
             opts[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -159,7 +159,10 @@ def _parameter(name: str, field: Any, cli: dict[str, Any]) -> inspect.Parameter:
     kind = _choices(name, annotation)
     flags = cli["flags"] or [f"--{name.replace('_', '-')}"]
     extra: dict[str, Any] = {}
-    if kind is not None:
+    if typing.get_origin(annotation) is dict:
+        # KEY=VALUE, repeated (parsed in config_options' wrapper)
+        annotation, default = list[str] | None, None
+    elif kind is not None:
         annotation, default = kind, kind(default)
         extra["case_sensitive"] = False
     elif name == "format":
@@ -189,6 +192,7 @@ PANELS = (
     "Input and pages",
     "Engine",
     "Output",
+    "Object storage",
     "Execution",
     "Queue",
     "Accuracy",
@@ -224,6 +228,12 @@ def config_options(command: str) -> Callable[[F], F]:
             for n, a in _SHORTCUTS.items()
         ]
     names = [p.name for p in params]
+    # Fields of mapping type: --flag KEY=VALUE, repeated.
+    pairs = {
+        n: (cli["flags"] or [f"--{n.replace('_', '-')}"])[0]
+        for n, (f, cli) in fields.items()
+        if typing.get_origin(f.annotation) is dict
+    }
 
     def decorate(fn: F) -> F:
         own = inspect.signature(fn, eval_str=True)
@@ -240,6 +250,8 @@ def config_options(command: str) -> Callable[[F], F]:
         def wrapper(**kwargs: Any) -> Any:
             values = {n: kwargs.pop(n) for n in names}
             opts = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
+            for n, flag in pairs.items():
+                opts[n] = parse_opts(opts[n], flag) or None
             if shortcuts:
                 engine_opt = parse_opts(opts.pop("engine_opt"))
                 if engine_opt:
