@@ -44,6 +44,19 @@ class DocumentOps(StoreParts):
             )
             return {r[0] for r in rows}
 
+    def known_stamps(self, job_id: int, paths: Sequence[str]) -> set[tuple[str, str | None]]:
+        """(path, stamp) of the job's documents at ``paths``: a watched file whose stamp
+        is among them was taken in already (a changed one has a new stamp)."""
+        if not paths:
+            return set()
+        with self._read() as c:
+            rows = c.execute(
+                select(documents.c.path, documents.c.source_stamp).where(
+                    documents.c.job_id == job_id, documents.c.path.in_(paths)
+                )
+            )
+            return {(r[0], r[1]) for r in rows}
+
     def add_documents(
         self,
         job_id: int,
@@ -95,6 +108,7 @@ class DocumentOps(StoreParts):
                         rel_path=rel,
                         file_size=d.size,
                         content_hash=d.content_hash,
+                        source_stamp=d.stamp,
                         result_key=key,
                         page_count=0 if d.error else len(d.page_tasks()),
                         status=status,

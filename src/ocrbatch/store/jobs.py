@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, null, select, update
 
 from ..errors import JobNotFoundError
 from ..model import JobStatus
@@ -70,6 +70,7 @@ class JobInfo:
     heartbeat_at: dt.datetime | None
     queue: str | None
     outputs: str | None
+    watch: dict[str, Any] | None
 
     @classmethod
     def from_row(cls, row: Any) -> JobInfo:
@@ -112,10 +113,12 @@ class JobOps(StoreParts):
         max_workers: int | None = None,
         page_timeout: float | None = None,
         max_retries: int | None = None,
+        watch: dict[str, Any] | None = None,
     ) -> int:
         """A new pending job. ``output_path`` may hold ``{id}``, filled in with the job's
         id in the same transaction (the default output folder is named after the job),
-        so a crash never leaves a job without its folder."""
+        so a crash never leaves a job without its folder. ``watch``: the settings of a
+        standing job (`ocrbatch watch`), which never runs out of inputs."""
         now = utcnow()
         with self._begin() as c:
             res = c.execute(
@@ -135,6 +138,8 @@ class JobOps(StoreParts):
                     inputs=list(inputs),
                     force=force,
                     discovery_done=False,
+                    # SQL NULL, not JSON null, for a job that is not standing.
+                    watch=watch if watch is not None else null(),
                     **dict.fromkeys(_ZERO, 0),
                 )
             )
@@ -180,6 +185,20 @@ class JobOps(StoreParts):
             q = q.where(jobs.c.status.in_(list(statuses)))
         with self._read() as c:
             return [JobInfo.from_row(r) for r in c.execute(q).mappings()]
+
+    def standing_jobs(self) -> list[JobInfo]:
+        """The standing jobs (`ocrbatch watch`) not cancelled, newest first."""
+        q = (
+            select(jobs)
+            .where(jobs.c.watch.is_not(None), jobs.c.status != JobStatus.CANCELLED)
+            .order_by(jobs.c.id.desc())
+        )
+        with self._read() as c:
+            return [JobInfo.from_row(r) for r in c.execute(q).mappings()]
+
+    def set_watch(self, job_id: int, watch: dict[str, Any]) -> None:
+        """A standing job's settings as its watcher runs it now (settle time, done prefix)."""
+        self._set(job_id, watch=watch)
 
     def output_folders(self) -> list[tuple[int, str]]:
         """(job id, output folder) of every job: what ocrbatch wrote, never an input."""

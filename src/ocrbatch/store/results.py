@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -23,35 +23,36 @@ __all__ = ["ResultOps"]
 class ResultOps(StoreParts):
     """Result reading of :class:`~ocrbatch.store.Store` (a mixin over its engine)."""
 
-    def iter_documents(self, job_id: int, chunk: int = 500) -> Iterator[dict[str, Any]]:
-        """Every document of the job, in discovery order, with its pages: streamed in
-        chunks so that exporting a million documents holds one chunk in memory."""
+    def iter_documents(
+        self, job_id: int, chunk: int = 500, *, ids: Collection[int] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every document of the job (or those of ``ids``), in discovery order, with its
+        pages: streamed in chunks so that exporting a million documents holds one chunk
+        in memory."""
         last = 0
+        wanted = sorted(ids) if ids is not None else None
         while True:
+            q = select(documents).where(documents.c.job_id == job_id, documents.c.id > last)
+            if wanted is not None:
+                some = [i for i in wanted if i > last][:chunk]
+                if not some:
+                    return
+                q = q.where(documents.c.id.in_(some))
             with self._read() as c:
-                docs = (
-                    c.execute(
-                        select(documents)
-                        .where(documents.c.job_id == job_id, documents.c.id > last)
-                        .order_by(documents.c.id)
-                        .limit(chunk)
-                    )
-                    .mappings()
-                    .all()
-                )
+                docs = c.execute(q.order_by(documents.c.id).limit(chunk)).mappings().all()
                 if not docs:
                     return
-                ids = [d["id"] for d in docs]
-                pages: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+                found = [d["id"] for d in docs]
+                pages: dict[int, list[dict[str, Any]]] = {i: [] for i in found}
                 for t in c.execute(
                     select(tasks)
-                    .where(tasks.c.document_id.in_(ids))
+                    .where(tasks.c.document_id.in_(found))
                     .order_by(tasks.c.document_id, tasks.c.page_index)
                 ).mappings():
                     pages[t["document_id"]].append(dict(t))
             for d in docs:
                 yield {**dict(d), "pages": pages[d["id"]]}
-            last = ids[-1]
+            last = found[-1]
 
     def iter_failed_pages(self, job_id: int) -> Iterator[dict[str, Any]]:
         """Failed pages and documents that failed before having pages (errors.jsonl)."""

@@ -134,6 +134,9 @@ jobs = Table(
     # (written at a pause, the job goes on) or "incomplete" (writing failed, e.g. a full
     # disk: `export` or `resume` writes them).
     Column("outputs", String(20)),
+    # A standing job (`ocrbatch watch`): its source, settle seconds and done prefix; None
+    # for a job that ends when its inputs are done.
+    Column("watch", JSON),
     Index(None, "queue", "status", "priority"),
 )
 
@@ -146,6 +149,9 @@ documents = Table(
     Column("rel_path", Text, nullable=False),
     Column("file_size", BigInteger),
     Column("content_hash", String(64)),
+    # What the file was when taken in (size and mtime; an object's ETag and size): a
+    # watched folder takes a path again only with a new stamp.
+    Column("source_stamp", Text),
     Column("result_key", String(64), nullable=False),
     Column("page_count", Integer, nullable=False, default=1),
     Column("status", String(20), nullable=False),
