@@ -1,5 +1,7 @@
 """The inputs a user names -> candidate files: paths, folders (recursive), globs and
-@list files, walked lazily (a folder of millions of files never sits in memory).
+@list files, walked lazily (a folder of millions of files never sits in memory); and
+object-storage URLs (``s3://bucket/prefix/``, ``gs://...``, ``az://...``, ``https://...``),
+listed a page at a time, each object with its size and stamp (ETag...).
 
 Symlinked folders are followed once (a symlink loop ends there), hidden files and
 folders are skipped. Nothing is dropped in silence: a folder that cannot be read, a
@@ -19,9 +21,11 @@ from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import ConfigError, InputNotFoundError
+from .errors import ConfigError, InputNotFoundError, OcrbatchError
 from .tools.images import IMAGE_EXTENSIONS
+from .tools.listing import check_source, iter_objects
 from .tools.pdf import PDF_EXTENSIONS
+from .tools.storage import StorageOptions, edge_error, is_url, local_path, scheme
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -29,6 +33,7 @@ __all__ = [
     "apart",
     "check_inputs",
     "iter_paths",
+    "place",
 ]
 
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | PDF_EXTENSIONS
@@ -39,13 +44,30 @@ _GLOB_CHARS = frozenset("*?[")
 _SORT_LIMIT = 20_000
 
 
-def check_inputs(inputs: Sequence[str], own: Sequence[tuple[str, str]] = ()) -> None:
+def place(path: str) -> str:
+    """How a place is compared with others: a local path by its real path, a URL as
+    written, without a trailing slash."""
+    return path.rstrip("/") if is_url(path) else os.path.realpath(local_path(path))
+
+
+def check_inputs(
+    inputs: Sequence[str],
+    own: Sequence[tuple[str, str]] = (),
+    storage_options: StorageOptions | None = None,
+) -> None:
     """Fail early, before a job exists, if an input root is missing, matches nothing,
-    cannot be read, or lies in one of ocrbatch's own places: ``own`` is (real path, what)
-    of the output folder, the job database and the page cache."""
+    cannot be read, or lies in one of ocrbatch's own places: ``own`` is (real path or
+    URL, what) of the output folder, the job database and the caches."""
     if not inputs:
         raise InputNotFoundError("no inputs given")
-    for raw in inputs:
+    for given in inputs:
+        raw = local_path(given)
+        if is_url(raw):
+            if scheme(raw) not in ("http", "https") and _GLOB_CHARS & set(raw.split("://")[1]):
+                raise ConfigError(f"{raw}: patterns are not taken in URLs; name the prefix")
+            _check_not_own(raw, raw, own)
+            check_source(raw, storage_options)
+            continue
         if raw.startswith("@"):
             listfile = raw[1:]
             if not os.path.isfile(listfile):
@@ -77,7 +99,7 @@ def check_inputs(inputs: Sequence[str], own: Sequence[tuple[str, str]] = ()) -> 
 
 
 def _check_not_own(raw: str, path: str, own: Sequence[tuple[str, str]]) -> None:
-    hit = _owner(os.path.realpath(path), _places(own))
+    hit = _owner(place(path), _places(own))
     if hit is not None:
         raise ConfigError(
             f"input {raw} is in {hit[1]} {hit[0]}: ocrbatch never reads its own files"
@@ -112,7 +134,7 @@ def apart(inputs: Sequence[str], places: Iterable[tuple[str, str]]) -> list[tupl
     command line: an input the user names inside such a place (the output folder of an
     earlier job) is read as asked, while a walk from elsewhere still leaves it out."""
     named = [
-        os.path.realpath(_glob_base(raw) if _GLOB_CHARS & set(raw) else raw)
+        place(raw if is_url(raw) or not _GLOB_CHARS & set(raw) else _glob_base(raw))
         for raw in inputs
         if not raw.startswith("@")
     ]
@@ -126,11 +148,14 @@ def _reason(exc: OSError) -> str:
 class Candidate(NamedTuple):
     """A path discovery found: a file to describe, or (``error`` set) an entry it could not
     read, such as a folder without permission or a missing @list entry, which is
-    recorded as a failed document so that nothing is silently left out."""
+    recorded as a failed document so that nothing is silently left out. An object found
+    in a listing comes with its ``size`` and ``stamp`` (what changes when it does)."""
 
     path: str
     rel_path: str
     error: str | None = None
+    size: int | None = None
+    stamp: str | None = None
 
 
 @dataclass
@@ -145,7 +170,9 @@ class _Walk:
 
 
 def iter_paths(
-    inputs: Sequence[str], exclude: Sequence[tuple[str, str]] = ()
+    inputs: Sequence[str],
+    exclude: Sequence[tuple[str, str]] = (),
+    storage_options: StorageOptions | None = None,
 ) -> Iterator[Candidate]:
     """Every candidate file of ``inputs``, with its path relative to its input.
 
@@ -157,19 +184,25 @@ def iter_paths(
     """
     own = tuple(exclude)
     several = len(inputs) > 1
-    for raw in inputs:
-        if raw.startswith("@"):
-            listfile = raw[1:]
+    for given in inputs:
+        if given.startswith("@"):
+            listfile = given[1:]
             with open(listfile, encoding="utf-8") as f:
                 for line in f:
-                    entry = line.rstrip("\r\n")
-                    if entry.strip() and not entry.lstrip().startswith("#"):
-                        yield from _expand(entry, _label(entry), own, listed=listfile)
+                    text = line.rstrip("\r\n")
+                    if text.strip() and not text.lstrip().startswith("#"):
+                        entry = local_path(text)
+                        yield from _expand(
+                            entry, _label(entry), own, storage_options, listed=listfile
+                        )
         else:
-            yield from _expand(raw, _label(raw) if several else None, own)
+            raw = local_path(given)
+            yield from _expand(raw, _label(raw) if several else None, own, storage_options)
 
 
 def _label(raw: str) -> str:
+    if is_url(raw):  # s3://scans/2026/ -> scans/2026
+        return raw.split("://", 1)[1].strip("/")
     norm = os.path.normpath(raw)
     if os.path.isabs(norm) or norm == os.pardir or norm.startswith(os.pardir + os.sep):
         norm = os.path.abspath(raw).lstrip(os.sep)
@@ -184,11 +217,15 @@ def _expand(
     raw: str,
     label: str | None,
     own: tuple[tuple[str, str], ...],
+    storage_options: StorageOptions | None = None,
     *,
     listed: str | None = None,
 ) -> Iterator[Candidate]:
     """The candidates of one input the user named (``label``: its rel path prefix, None
     when it is the only input)."""
+    if is_url(raw):
+        yield from _objects(raw, label, own, storage_options)
+        return
     ctx = _Walk(_places(own))
     path = os.path.abspath(raw)
     if os.path.lexists(raw):
@@ -222,6 +259,33 @@ def _expand(
     else:
         where = f" (listed in {listed})" if listed is not None else ""
         yield Candidate(path, label or os.path.basename(path), f"file not found{where}")
+
+
+def _objects(
+    url: str,
+    label: str | None,
+    own: tuple[tuple[str, str], ...],
+    storage_options: StorageOptions | None,
+) -> Iterator[Candidate]:
+    """The objects at or below ``url``; ocrbatch's own outputs there are left out. A
+    listing that fails midway is one failed candidate with its reason."""
+    places = _places(own)
+    hit = _owner(place(url), places)
+    if hit is not None:
+        reason = f"is in {hit[1]} {hit[0]}: ocrbatch never reads its own files"
+        yield Candidate(url, label or _label(url), reason)
+        return
+    try:
+        for o in iter_objects(
+            url, storage_options, want=_supported, skip=lambda u: _owner(u, places) is not None
+        ):
+            # A prefix's objects keep their tree below it; an object named alone, its name.
+            rel = (label or o.rel) if o.url == url else _join(label, o.rel)
+            yield Candidate(o.url, rel, None, o.size, o.stamp)
+    except OcrbatchError as exc:
+        yield Candidate(url, label or _label(url), exc.message)
+    except Exception as exc:
+        yield Candidate(url, label or _label(url), edge_error(exc, url, "list").message)
 
 
 def _below(path: str, base: str) -> str:

@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, default_cache_dir, validate
+from .config import RunConfig, default_cache_dir, default_object_cache_dir, validate
 from .discovery import DiscoveryOptions, apart, check_inputs, discover
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, OutputError
 from .exporters import temp_prefix
+from .inputs import place
 from .session import job_config
 from .store import JobInfo, Store
+from .tools.storage import StorageOptions, check_writable, is_url, local_path
 
 __all__ = [
     "DEFAULT_OUT",
@@ -63,9 +65,15 @@ def make_config(config: RunConfig | Mapping[str, Any] | None = None, **options: 
     return cfg.model_copy(update={"engine_options": opts})
 
 
-def check_out(out: Path) -> Path:
-    """The output folder, created and proved writable (one OutputError line if not)."""
-    out = out.expanduser().resolve()
+def check_out(out: str | os.PathLike[str], storage_options: StorageOptions | None = None) -> str:
+    """The output folder (or bucket prefix), created and proved writable (one
+    OutputError line if not): its absolute path, or its URL without a trailing slash."""
+    text = local_path(os.fspath(out))
+    if is_url(text):
+        url = text.rstrip("/")
+        check_writable(url, storage_options)
+        return url
+    out = Path(text).expanduser().resolve()
     try:
         out.mkdir(parents=True, exist_ok=True)
         # Named as the atomic writer names its temp files: cleared if we are killed here.
@@ -73,31 +81,33 @@ def check_out(out: Path) -> Path:
             pass
     except OSError as exc:
         raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
-    return out
+    return str(out)
 
 
-def out_root(job: JobInfo) -> Path:
+def out_root(job: JobInfo) -> str:
     """The output folder to keep out of the job's inputs: the job's own, or all of
     ocrbatch-results/ for a default one (earlier jobs' results are not inputs either)."""
+    if job.output_path and is_url(job.output_path):
+        return job.output_path
     out = Path(job.output_path or DEFAULT_OUT)
     if out.name == f"job-{job.id}" and out.parent.name == DEFAULT_OUT.name:
-        return out.parent
-    return out
+        return str(out.parent)
+    return str(out)
 
 
 def own_paths(
-    st: Store, cfg: RunConfig, out: Path, inputs: Sequence[str]
+    st: Store, cfg: RunConfig, out: str | os.PathLike[str], inputs: Sequence[str]
 ) -> tuple[tuple[str, str], ...]:
-    """(real path, what) of everything ocrbatch itself writes, which is never an input:
-    the output folder, the job database's files (SQLite), the page cache, and the output
-    folders of earlier jobs (unless an input named on the command line lies in one)."""
-    own = [(out, "the output folder")]
+    """(real path or URL, what) of everything ocrbatch itself writes, which is never an
+    input: the output folder (or prefix), the job database's files (SQLite), the page
+    and object caches, and the output folders of earlier jobs (unless an input named on
+    the command line lies in one)."""
+    own: list[tuple[str | os.PathLike[str], str]] = [(out, "the output folder")]
     own += [(f, "the job database") for f in st.database_files()]
-    own.append((Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(), "the page cache"))
-    earlier = [
-        (os.path.realpath(p), f"the output folder of job {j}") for j, p in st.output_folders()
-    ]
-    return tuple((os.path.realpath(p), what) for p, what in own) + tuple(apart(inputs, earlier))
+    own.append((cfg.cache_dir or default_cache_dir(), "the page cache"))
+    own.append((cfg.object_cache_dir or default_object_cache_dir(), "the object cache"))
+    earlier = [(place(p), f"the output folder of job {j}") for j, p in st.output_folders()]
+    return tuple((place(os.fspath(p)), what) for p, what in own) + tuple(apart(inputs, earlier))
 
 
 def create_job(
@@ -110,17 +120,21 @@ def create_job(
     description: str | None = None,
     force: bool = False,
     priority: int = 0,
+    watch: dict[str, Any] | None = None,
 ) -> JobInfo:
     """Check the inputs and the output folder, then create the job (not discovered
-    yet). Nothing is created when an input or the output folder is wrong."""
+    yet). Nothing is created when an input or the output folder is wrong. ``watch``:
+    the settings of a standing job (see :mod:`ocrbatch.watch`)."""
     if cfg.ground_truth and not Path(cfg.ground_truth).is_dir():
         raise ConfigError(f"--ground-truth folder not found: {cfg.ground_truth}")
-    root = Path(out).expanduser().resolve() if out else DEFAULT_OUT.resolve()
-    check_inputs(list(inputs), own_paths(st, cfg, root, inputs))
+    options = cfg.storage_options
+    root = _out_place(out) if out else str(DEFAULT_OUT.resolve())
+    check_inputs(list(inputs), own_paths(st, cfg, root, inputs), options)
     now = dt.datetime.now(dt.UTC)
-    job_name = name or f"{Path(inputs[0].lstrip('@')).name or 'job'}-{now:%Y%m%d-%H%M%S}"
+    first = inputs[0].lstrip("@").rstrip("/")
+    job_name = name or f"{Path(first).name or 'job'}-{now:%Y%m%d-%H%M%S}"
     # --out is checked before the job exists; the default folder is named after the job.
-    out_path = str(check_out(Path(out))) if out else str(check_out(DEFAULT_OUT) / "job-{id}")
+    out_path = check_out(out, options) if out else str(Path(check_out(DEFAULT_OUT)) / "job-{id}")
     job_id = st.create_job(
         name=job_name,
         description=description,
@@ -134,11 +148,17 @@ def create_job(
         max_workers=cfg.max_workers,
         page_timeout=cfg.timeout,
         max_retries=cfg.max_retries,
+        watch=watch,
     )
     job = st.get_job(job_id)
     if not out:
-        check_out(Path(job.output_path or "."))
+        check_out(job.output_path or ".")
     return job
+
+
+def _out_place(out: str | os.PathLike[str]) -> str:
+    text = local_path(os.fspath(out))
+    return text.rstrip("/") if is_url(text) else str(Path(text).expanduser().resolve())
 
 
 def ingest(store: Store, job: JobInfo, *, batch: int = 500) -> int:
@@ -156,6 +176,7 @@ def ingest(store: Store, job: JobInfo, *, batch: int = 500) -> int:
         password=cfg.password,
         pages=cfg.pages,
         exclude=own_paths(store, cfg, out_root(job), job.inputs),
+        storage_options=cfg.storage_options,
     )
     added = 0
     for docs in discover(job.inputs, batch_size=batch, options=options):

@@ -273,6 +273,7 @@ class DocumentRef:
     estimated work of one of its pages (bigger runs first): pixels to decode or render.
     ``pages`` are the 0-based page indexes to process (all ``page_count`` pages when
     empty) and ``page_weights`` their weights, when they differ page by page.
+    ``stamp``: what changes when the file does (see :func:`ocrbatch.discovery.local_stamp`).
     """
 
     path: str
@@ -284,6 +285,9 @@ class DocumentRef:
     weight: float = 0.0
     pages: tuple[int, ...] = ()
     page_weights: tuple[float, ...] = ()
+    # What changes when the file does (size and mtime; an object's ETag and size): a
+    # watched folder takes a file again when its stamp is new.
+    stamp: str | None = None
 
     def page_tasks(self) -> list[tuple[int, float]]:
         """(page index, weight) of every page task this document becomes."""

@@ -1,6 +1,8 @@
 """A page up to the engine, in a worker: the PDF page's own text layer when it is used,
 else the page loaded or rendered, preprocessed (from the page cache where it is), with
-the facts of how (its info: dpi, steps, quality, page size for images without a dpi)."""
+the facts of how (its info: dpi, steps, quality, page size for images without a dpi).
+A document in a bucket is read from the worker's own local copy (see :func:`source`):
+the worker fetches it, never the coordinator."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from .config import default_object_cache_dir
 from .model import PageTask, PageText
 from .tools.images import load_image
+from .tools.objectcache import local_copy
 from .tools.pdf import PDF_EXTENSIONS, render_page, text_layer
+from .tools.storage import is_url
 from .workerspec import WorkerSpec
 
 if TYPE_CHECKING:
@@ -26,12 +31,24 @@ __all__ = [
     "page_dpi",
     "prepared_image",
     "since",
+    "source",
     "text_layer_of",
 ]
 
 
 def is_pdf(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in PDF_EXTENSIONS
+
+
+def source(task: PageTask, spec: WorkerSpec) -> str:
+    """The local file of the task's document: its own path, or for an object in a
+    bucket this machine's copy of it (fetched now unless the object cache holds it)."""
+    if not is_url(task.path):
+        return task.path
+    folder = spec.object_cache_dir or str(default_object_cache_dir())
+    return local_copy(
+        task.path, task.content_hash, spec.storage_options, folder, spec.object_cache_mb * 2**20
+    )
 
 
 def text_layer_of(
@@ -41,7 +58,7 @@ def text_layer_of(
     if pdf and not spec.force_ocr:
         t = time.perf_counter()
         layer = text_layer(
-            task.path,
+            source(task, spec),
             task.page_index,
             dpi=spec.dpi,
             max_pixels=spec.max_pixels,
@@ -148,7 +165,7 @@ def load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:
     t = time.perf_counter()
     if is_pdf(task.path):
         image, plan = render_page(
-            task.path,
+            source(task, spec),
             task.page_index,
             dpi=spec.dpi,
             max_pixels=spec.max_pixels,
@@ -158,7 +175,7 @@ def load(task: PageTask, spec: WorkerSpec, info: dict[str, Any]) -> Image.Image:
         if plan.reduced:
             info["dpi_reduced_from"] = spec.dpi
     else:
-        image = load_image(task.path, task.page_index, max_pixels=spec.max_pixels)
+        image = load_image(source(task, spec), task.page_index, max_pixels=spec.max_pixels)
         dpi = image.info.get("dpi")
         if dpi:
             info["dpi"] = round(float(dpi[0] if isinstance(dpi, tuple) else dpi), 2)

@@ -13,7 +13,8 @@ do for us is done here:
 - an actor lost with its node: all its pages are re-sent to other actors, uncharged;
 - page bytes: a node that does not see the coordinator's files (probed once per node:
   same path, same size and mtime) gets each document's bytes through the object store,
-  put once per document and shared by its pages.
+  put once per document and shared by its pages; a document in a bucket (s3://...) is
+  fetched by the node itself, never through the coordinator.
 
 The store stays with the coordinator; only plain tasks and outcomes cross to Ray.
 """
@@ -40,6 +41,7 @@ from ..errors import (
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec
 from ..tools.images import open_file
+from ..tools.storage import is_url
 from .ray_actor import BYTES_CACHE, PageWorker, connect, import_ray
 
 __all__ = ["PageWorker", "RayExecutor"]
@@ -337,8 +339,8 @@ class RayExecutor:
     def _data_for(self, slot: _Slot, task: PageTask) -> Any:
         """None (the node reads the file itself), an object ref of the document's bytes,
         or a failure outcome when the coordinator cannot read the file either."""
-        if self.ship_pages == "never":
-            return None
+        if self.ship_pages == "never" or is_url(task.path):
+            return None  # the node reads the file itself (an object: from its bucket)
         if self.ship_pages == "auto":
             shared = self._shared.get(slot.node_id)
             if shared is None:
