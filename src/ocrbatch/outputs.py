@@ -1,20 +1,28 @@
 """A job's result files: scored against ground truth first, then every format, the
 error log and summary.json, written from the store (streamed), each atomically; the
-store records whether they are complete. `run`, the queue worker and `export` all
-write them through :func:`write_outputs`."""
+store records whether they are complete. `run`, the queue worker, `watch` and `export`
+all write them through :func:`write_outputs`.
+
+An ``--out`` in a bucket gets the same files as objects: each is written whole to a
+local staging folder, then put as one object (a multipart upload for a large one, which
+the store shows only once completed) and removed locally, so no partial object is ever
+visible; summary.json goes last."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from .config import RunConfig, default_db_url
-from .errors import OutputError
+from .errors import DocumentError, OutputError
 from .evaluation import evaluate_job
 from .exporters import (
     ExportOptions,
@@ -22,12 +30,14 @@ from .exporters import (
     build_summary,
     error_records,
     export_all,
+    publishing,
     remove_stale_temp_outputs,
 )
 from .groundtruth import GroundTruthRules
 from .intake import DEFAULT_OUT, check_out
 from .model import JobStatus
 from .store import Store
+from .tools.storage import StorageOptions, is_url, join_url, upload
 
 __all__ = ["cli_hint", "ground_truth_rules", "summary_of", "write_outputs"]
 
@@ -66,35 +76,67 @@ def write_outputs(
     job_id: int,
     cfg: RunConfig,
     formats: Sequence[str] | None = None,
-    out: Path | None = None,
+    out: str | Path | None = None,
+    *,
+    documents: Collection[int] | None = None,
 ) -> dict[str, Any]:
-    """Write the job's result files into its output folder (or ``out``); returns the
-    summary. A job not finished yet (paused) gets partial files, marked so in
+    """Write the job's result files into its output folder or prefix (or ``out``);
+    returns the summary. A job not finished yet (paused) gets partial files, marked so in
     summary.json. A file that cannot be written (a full disk...) is one OutputError line
     saying how to write them later; the job stays recorded in the store, its outputs
-    marked incomplete."""
+    marked incomplete. ``documents``: write the per-document files (text, hOCR, ALTO,
+    PDF) of these documents only (a standing job's new ones); the files of record
+    (results.jsonl...) always cover every document."""
     job = st.get_job(job_id)
     own = out is None
-    partial = job.status not in _ENDED
-    out_dir = check_out(out or Path(job.output_path or DEFAULT_OUT / f"job-{job_id}"))
-    # Temp files of a writer that was killed (kill -9 during export) would stay forever.
-    stale = remove_stale_temp_outputs(out_dir)
-    if stale:
-        log.info("stale_temp_files_removed", folder=str(out_dir), files=stale)
+    partial = job.status not in _ENDED or job.watch is not None
+    target = check_out(out or job.output_path or DEFAULT_OUT / f"job-{job_id}", cfg.storage_options)
     try:
-        summary = _write_files(st, job_id, cfg, formats or cfg.format, out_dir, partial)
-    except OSError as exc:
+        with _destination(target, cfg.storage_options) as out_dir:
+            summary = _write_files(
+                st, job_id, cfg, formats or cfg.format, out_dir, partial, documents
+            )
+    except (OSError, DocumentError) as exc:
         if own:
             st.record_outputs(job_id, "incomplete")
-        where = exc.filename or out_dir
+        if isinstance(exc, OSError):
+            where, why = exc.filename or target, exc.strerror or str(exc)
+        else:
+            where, why = target, exc.message
         raise OutputError(
-            f"cannot write the results to {where}: {exc.strerror or exc}; the job is "
+            f"cannot write the results to {where}: {why}; the job is "
             f"recorded in the store: `{cli_hint('export', job_id, st.url)}` writes them "
             "once that is fixed"
         ) from None
     if own:
         st.record_outputs(job_id, "partial" if partial else "complete", summary)
     return summary
+
+
+@contextlib.contextmanager
+def _destination(target: str, options: StorageOptions) -> Iterator[Path]:
+    """The folder the exporters write into: the output folder itself, or for a bucket
+    prefix a local staging folder whose every file is uploaded once whole, then
+    removed (see the module docstring)."""
+    if not is_url(target):
+        out_dir = Path(target)
+        # Temp files of a writer that was killed (kill -9 during export) would stay.
+        stale = remove_stale_temp_outputs(out_dir)
+        if stale:
+            log.info("stale_temp_files_removed", folder=str(out_dir), files=stale)
+        yield out_dir
+        return
+    staging = Path(tempfile.mkdtemp(prefix="ocrbatch-out-"))
+
+    def hand_on(path: Path) -> None:
+        upload(str(path), join_url(target, path.relative_to(staging).as_posix()), options)
+        path.unlink()
+
+    try:
+        with publishing(hand_on):
+            yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_files(
@@ -104,6 +146,7 @@ def _write_files(
     formats: Sequence[str],
     out_dir: Path,
     partial: bool,
+    documents: Collection[int] | None = None,
 ) -> dict[str, Any]:
     # Scores and review flags go into the pages' info first, so the results carry them.
     evaluation = evaluate_job(st, job_id, ground_truth_rules(cfg), cfg.min_confidence)
@@ -111,7 +154,14 @@ def _write_files(
         formats,
         lambda: st.iter_documents(job_id),
         out_dir,
-        ExportOptions(password=cfg.password, max_pixels=cfg.max_pixels),
+        ExportOptions(
+            password=cfg.password,
+            max_pixels=cfg.max_pixels,
+            storage_options=cfg.storage_options,
+            object_cache_dir=cfg.object_cache_dir,
+            object_cache_mb=cfg.object_cache_mb,
+        ),
+        each=None if documents is None else lambda: st.iter_documents(job_id, ids=documents),
     )
     with atomic_writer(out_dir / "errors.jsonl") as f:
         for rec in error_records(st.iter_failed_pages(job_id)):

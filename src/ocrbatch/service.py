@@ -326,7 +326,7 @@ def export(
     with open_store(db, create=False) as st:
         info = find_job(st, job)
         cfg = _with_password(make_config(info.ocr_config, format=format), password)
-        return write_outputs(st, info.id, cfg, cfg.format, Path(out) if out else None)
+        return write_outputs(st, info.id, cfg, cfg.format, os.fspath(out) if out else None)
 
 
 def _with_password(cfg: RunConfig, password: str | None) -> RunConfig:

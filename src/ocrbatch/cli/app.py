@@ -7,7 +7,6 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -219,7 +218,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         partial = " (partial: the job has pages left)" if summary.get("partial") else ""
         t.add_row("results", f"{summary['output']}{partial}")
     if summary["pages"]["failed"] or summary["documents"]["failed"]:
-        t.add_row("errors", str(Path(summary["output"] or ".") / "errors.jsonl"))
+        t.add_row("errors", f"{(summary['output'] or '.').rstrip('/')}/errors.jsonl")
     out.print(t)
 
 

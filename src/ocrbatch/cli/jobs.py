@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -186,8 +185,13 @@ def export(
         ),
     ] = "",
     out_dir: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", metavar="PATH", help="Output folder [default: the job's]."),
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="PATH",
+            help="Output folder or bucket prefix [default: the job's].",
+        ),
     ] = None,
     db: DbOpt = None,
     password: JobPasswordOpt = None,

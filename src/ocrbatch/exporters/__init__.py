@@ -4,7 +4,7 @@ whose own file cannot be written is an :class:`ExportProblem`, and the others go
 
 from __future__ import annotations
 
-from .atomic import atomic_writer, remove_stale_temp_files, temp_prefix
+from .atomic import atomic_writer, publishing, remove_stale_temp_files, temp_prefix
 from .documents import ExportOptions, ExportProblem
 from .formats import (
     DOCUMENT_WRITERS,
@@ -29,6 +29,7 @@ __all__ = [
     "document_record",
     "error_records",
     "export_all",
+    "publishing",
     "remove_stale_temp_files",
     "remove_stale_temp_outputs",
     "temp_prefix",

@@ -5,29 +5,38 @@ A temp file is named ``.ocrbatch-<pid>-<host>-<random>.tmp`` beside its target: 
 (never derived from the target's name, which may already be near the file-system limit
 of 255 bytes), and it says who wrote it, so that :func:`remove_stale_temp_files` removes
 only ours whose writer is dead on this host and never disturbs a live, concurrent one.
+
+Inside :func:`publishing`, each file is handed on as soon as it is whole (the outputs of
+a job whose ``--out`` is a bucket are written to a local staging folder, and each file is
+uploaded as one object and removed there): the exporters write the same way for both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import re
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "atomic_bytes_writer",
     "atomic_writer",
+    "publishing",
     "remove_stale_temp_files",
     "temp_prefix",
 ]
 
 TEMP_SUFFIX = ".tmp"
+_PUBLISH: contextvars.ContextVar[Callable[[Path], None] | None] = contextvars.ContextVar(
+    "ocrbatch_publish", default=None
+)
 # mkstemp's random part is 8 of [a-z0-9_]; the pid has at most 7 digits on Linux.
 _TEMP_NAME = re.compile(r"\.ocrbatch-(\d{1,10})-([0-9a-f]{6})-[a-z0-9_]{1,32}\.tmp")
 
@@ -58,6 +67,20 @@ def _atomic(path: Path, mode: str, **kw: Any) -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    publish = _PUBLISH.get()
+    if publish is not None:
+        publish(path)
+
+
+@contextlib.contextmanager
+def publishing(hand_on: Callable[[Path], None]) -> Iterator[None]:
+    """While inside, every file written here is given to ``hand_on`` once it is whole
+    (which may upload it and remove the local copy); its errors are the writer's."""
+    token = _PUBLISH.set(hand_on)
+    try:
+        yield
+    finally:
+        _PUBLISH.reset(token)
 
 
 def atomic_writer(

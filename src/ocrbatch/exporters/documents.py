@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,14 @@ FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
     """What writing a document may need besides its record: the user password of
-    encrypted input PDFs, the pixel cap of page images (the searchable PDF)."""
+    encrypted input PDFs, the pixel cap of page images (the searchable PDF), and how an
+    input in a bucket is fetched (the searchable PDF keeps its pages)."""
 
     password: str | None = None
     max_pixels: int = RunConfig.model_fields["max_pixels"].default
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    object_cache_dir: str | None = None
+    object_cache_mb: int = RunConfig.model_fields["object_cache_mb"].default
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,12 +137,15 @@ def export_all(
     docs: Callable[[], Iterable[Raw]],
     out: Path,
     options: ExportOptions | None = None,
+    *,
+    each: Callable[[], Iterable[Raw]] | None = None,
 ) -> ExportResult:
     """Write each format from a fresh pass over the documents (``docs()`` streams them).
 
     The per-document formats go first, so that each record (results.jsonl, .json) says in
     ``outputs`` (format -> path relative to ``out``) where its files went, leaving out
-    those that could not be written.
+    those that could not be written. ``each``: the documents whose own files are written
+    (default: all of ``docs()``; a standing job writes its new ones only).
     """
     options = options or ExportOptions()
     formats = list(dict.fromkeys(formats))
@@ -153,7 +156,7 @@ def export_all(
     result = ExportResult()
     for fmt in per_doc:
         result.written += write_documents(
-            fmt, docs(), out, DOCUMENT_WRITERS[fmt], options, result.problems
+            fmt, (each or docs)(), out, DOCUMENT_WRITERS[fmt], options, result.problems
         )
     failed = {(p.path, p.format) for p in result.problems}
 

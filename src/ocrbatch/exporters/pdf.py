@@ -27,10 +27,13 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
+from ..config import default_object_cache_dir
 from ..errors import DocumentError, reason
 from ..model import PageText
 from ..tools.files import check_regular, open_file
 from ..tools.images import image_dpi, load_image
+from ..tools.objectcache import local_copy
+from ..tools.storage import is_url
 from .atomic import atomic_bytes_writer
 from .documents import FATAL_ERRNOS, ExportOptions
 from .layout_xml import completed_pages
@@ -300,5 +303,17 @@ def searchable_pdf(
 
 
 def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> None:
-    """pdf/<input tree>/<file name>.pdf of a completed document."""
+    """pdf/<input tree>/<file name>.pdf of a completed document (an input in a bucket is
+    read from this machine's copy of it, fetched into the object cache)."""
+    path = str(doc["path"])
+    if is_url(path):
+        folder = options.object_cache_dir or str(default_object_cache_dir())
+        local = local_copy(
+            path,
+            doc.get("content_hash"),
+            options.storage_options,
+            folder,
+            options.object_cache_mb * 2**20,
+        )
+        doc = {**doc, "path": local}
     searchable_pdf(doc, dest, password=options.password, max_pixels=options.max_pixels)
