@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,95 @@ def holds_for(check: Callable[[], bool], seconds: float, what: str = "condition"
     while time.monotonic() < end:
         assert check(), f"{what} stopped holding"
         time.sleep(0.02)
+
+
+class S3Server:
+    """A real S3 API on 127.0.0.1 (moto's server, see tests/s3server.py): its endpoint,
+    the options and environment a job needs to reach it, and helpers to fill it."""
+
+    ACCESS_KEY = "testing"
+
+    def __init__(self, port: int) -> None:
+        self.endpoint = f"http://127.0.0.1:{port}"
+        # The standard credential chain (environment variables), as a user sets it.
+        self.env = {
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": "testing-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    @property
+    def options(self) -> list[str]:
+        """The command line's storage options (the real client code path)."""
+        return ["--storage-option", f"endpoint_url={self.endpoint}"]
+
+    def fs(self) -> Any:
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            endpoint_url=self.endpoint,
+            key=self.env["AWS_ACCESS_KEY_ID"],
+            secret=self.env["AWS_SECRET_ACCESS_KEY"],
+            skip_instance_cache=True,
+        )
+
+    def bucket(self, name: str) -> str:
+        fs = self.fs()
+        if not fs.exists(name):
+            fs.mkdir(name)
+        return f"s3://{name}"
+
+    def put_tree(self, folder: Path, url: str) -> list[str]:
+        """Upload every file below ``folder`` to ``url``; returns their keys' URLs."""
+        fs = self.fs()
+        urls = []
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            dest = f"{url.rstrip('/')}/{f.relative_to(folder).as_posix()}"
+            fs.put_file(str(f), dest)
+            urls.append(dest)
+        return urls
+
+    def faults(self, **settings: Any) -> dict[str, Any]:
+        """Set (with ``settings``) or read the injected faults (see tests/s3server.py)."""
+        import json
+        import urllib.request
+
+        data = json.dumps(settings).encode() if settings else None
+        req = urllib.request.Request(f"{self.endpoint}/_faults", data=data)  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - our own server
+            result: dict[str, Any] = json.loads(resp.read())
+        return result
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """A fresh S3 server on a free port of 127.0.0.1 (moto in server mode, in its own
+    process: the real S3 client code path, endpoint_url), stopped after the test. The
+    credentials it accepts are in this process's environment (and so the CLI's)."""
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.s3server", "--access-key", S3Server.ACCESS_KEY],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "ready PORT" once it serves (port 0: a free one)
+        if not line.startswith("ready "):
+            raise AssertionError(f"the S3 server did not start: {line!r}")
+        server = S3Server(int(line.split()[1]))
+        for k, v in server.env.items():
+            monkeypatch.setenv(k, v)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
