@@ -32,10 +32,10 @@ $(BASE): pyproject.toml $(LOCK) | $(BIN)/python
 	touch $@
 
 # The tests need the optional extras too (Ray for distributed mode, psycopg for the
-# PostgreSQL store, RapidOCR, the REST service, the ppocr-torch engine on the CPU), so
-# `make test` installs them.
+# PostgreSQL store, RapidOCR, the REST service, s3fs for buckets (against moto's S3 server
+# from the dev extra), the ppocr-torch engine on the CPU), so `make test` installs them.
 $(DEPS): $(BASE)
-	$(PIP) --no-build-isolation -e '.[dev,ray,postgres,rapidocr,service]'
+	$(PIP) --no-build-isolation -e '.[dev,ray,postgres,rapidocr,service,s3]'
 	$(MAKE) gpu-cpu
 	touch $@
 
