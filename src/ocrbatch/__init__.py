@@ -3,7 +3,8 @@
 The Python API mirrors the CLI, with its option names: ``ocrbatch.run(inputs,
 out=..., workers=2, format="jsonl,pdf")`` returns the summary; ``submit``, ``resume``,
 ``retry_failed``, ``export``, ``evaluate``, ``job_status``, ``list_jobs``, ``pause``,
-``cancel``; ``submit(..., queue=...)``, ``work`` and ``release`` for the job queue.
+``cancel``; ``submit(..., queue=...)``, ``work`` and ``release`` for the job queue;
+``watch`` for a standing job on a folder or bucket prefix.
 :class:`RunConfig` holds every option (its fields are the CLI's options); every error
 is an :class:`OcrbatchError` with a one-line message (``ConfigError`` for bad options).
 The API is imported lazily so that worker processes, which import
@@ -32,6 +33,7 @@ __all__ = [
     "retry_failed",
     "run",
     "submit",
+    "watch",
     "work",
 ]
 
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
         submit,
         work,
     )
+    from .standing import watch
 
 
 _LIGHT = {"ConfigError": "errors", "OcrbatchError": "errors", "RunConfig": "config"}
@@ -62,6 +65,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(f".{_LIGHT[name]}", __name__), name)
+    if name == "watch":
+        from . import standing
+
+        return standing.watch
     if name in __all__ and name != "__version__":
         from . import service
 

@@ -38,6 +38,7 @@ __all__ = [
     "DiscoveryOptions",
     "apart",
     "check_inputs",
+    "describe",
     "discover",
     "hash_file",
     "iter_paths",
@@ -201,3 +202,9 @@ def discover(
 
 def _describe_all(items: list[Candidate], opts: DiscoveryOptions) -> list[DocumentRef]:
     return [_describe(item, opts) for item in items]
+
+
+def describe(items: Sequence[Candidate], options: DiscoveryOptions) -> list[DocumentRef]:
+    """The documents of candidates found elsewhere (a watched folder's settled files),
+    described as :func:`discover` describes its own."""
+    return _describe_all(list(items), options)

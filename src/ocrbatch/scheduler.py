@@ -4,7 +4,9 @@ cancel (Ctrl-C, SIGTERM, or asked from another process through the store).
 
 The per-job rules live in the session (session.py); this loop decides only what to
 claim next and when. The pool starts before discovery, so its workers load their
-engines while the inputs are still being found.
+engines while the inputs are still being found. A standing job (``ocrbatch watch``)
+has a feed: it adds documents as they arrive and writes the files of those done, and
+the loop never ends for want of pages, only when stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import WorkerStartError, reason
 from .executors import Executor
@@ -23,7 +25,17 @@ from .model import JobStatus, PageTask
 from .resources import CpuMeter, MemorySampler
 from .session import JobSession
 
-__all__ = ["Control", "Scheduler", "install_signal_handlers", "restore_signal_handlers"]
+__all__ = ["Control", "Feed", "Scheduler", "install_signal_handlers", "restore_signal_handlers"]
+
+
+class Feed(Protocol):
+    """What keeps a standing job going (see :mod:`ocrbatch.standing`)."""
+
+    def poll(self, now: float) -> bool:
+        """Called on every turn of the loop (it decides itself when to act): add the
+        documents that arrived, write the files of those done; True when documents
+        were added."""
+        ...
 
 
 @dataclass
@@ -49,11 +61,17 @@ class Scheduler:
     """Runs one session's job to its end (or a pause/cancel) on one executor."""
 
     def __init__(
-        self, session: JobSession, executor: Executor, *, control: Control | None = None
+        self,
+        session: JobSession,
+        executor: Executor,
+        *,
+        control: Control | None = None,
+        feed: Feed | None = None,
     ) -> None:
         self.session = session
         self.executor = executor
         self.control = control or Control()
+        self.feed = feed
         self._memory = MemorySampler()
         self._cpu = CpuMeter()
 
@@ -111,9 +129,12 @@ class Scheduler:
                 s.flush(self._cpu.take())
             self.control.follow(s.tick(now))
             self._memory.maybe_sample(now)
+            if self.feed is not None and self.feed.poll(now):
+                s.refresh()  # documents were added: the totals grew
+                continue
             if ex.in_flight() == 0 and not ready and not claimed and not outcomes:
                 s.flush(self._cpu.take())
-                if s.store.unfinished_tasks(s.job_id) == 0:
+                if self.feed is None and s.store.unfinished_tasks(s.job_id) == 0:
                     return JobStatus.COMPLETED
                 # Only retries waiting out their backoff are left: sleep until the next.
                 ready_in = s.store.next_ready_in(s.job_id)

@@ -152,6 +152,11 @@ def resume(
     refuse_in_worker_startup("ocrbatch.resume()")
     with open_store(db, create=False) as st:
         info = find_job(st, job)
+        if info.watch:
+            raise JobStateError(
+                f"job {info.id} is a standing job: `ocrbatch watch {info.watch['source']} "
+                f"--out {info.output_path}` continues it"
+            )
         done = info.status in (JobStatus.COMPLETED, JobStatus.FAILED)
         if done and not st.unfinished_tasks(info.id):
             if info.outputs != "complete":  # e.g. the disk was full at the end

@@ -94,6 +94,8 @@ def status_dict(info: JobInfo) -> dict[str, Any]:
         "output_path": info.output_path,
         "outputs": info.outputs,
         "error": info.error,
+        # A standing job (`ocrbatch watch`): its source, settle seconds, done prefix.
+        "watch": info.watch,
     }
 
 

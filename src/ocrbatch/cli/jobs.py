@@ -110,6 +110,9 @@ def status(
     t.add_column()
     t.add_column(overflow="fold")  # a long path wraps, never cut
     t.add_row("status", d["status"])
+    if d.get("watch"):
+        w = d["watch"]
+        t.add_row("watching", f"{w['source']} (settle {w['settle']:g} s)")
     t.add_row(
         "pages",
         f"{d['pages_done']}/{d['pages_total']} ({d['percent']}%), {d['pages_failed']} failed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Iterator
 from typing import Any
 
@@ -53,6 +54,17 @@ class ResultOps(StoreParts):
             for d in docs:
                 yield {**dict(d), "pages": pages[d["id"]]}
             last = found[-1]
+
+    def finished_since(self, job_id: int, since: dt.datetime) -> list[int]:
+        """Ids of the job's documents that ended (completed, failed or reused) at or
+        after ``since``: a standing job writes their files as they come."""
+        q = (
+            select(documents.c.id)
+            .where(documents.c.job_id == job_id, documents.c.completed_at >= since)
+            .order_by(documents.c.id)
+        )
+        with self._read() as c:
+            return [int(r[0]) for r in c.execute(q)]
 
     def iter_failed_pages(self, job_id: int) -> Iterator[dict[str, Any]]:
         """Failed pages and documents that failed before having pages (errors.jsonl)."""
