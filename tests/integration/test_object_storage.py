@@ -275,3 +275,47 @@ def test_wrong_credentials_fail_in_one_line_naming_the_bucket(
     r = cli("run", str(local), *s3.options, "--out", "s3://scans/out/", env=wrong)
     assert r.returncode == 3 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "bucket scans" in r.stderr
+
+
+def test_watch_a_bucket_prefix_takes_each_new_object_once_and_moves_it_when_done(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    s3.bucket("scans")
+    fs = s3.fs()
+    page = (DATA / "tesseract_test" / "phototest.tif").read_bytes()
+    fs.pipe({"scans/inbox/first.tif": page})
+    db, out = f"sqlite:///{tmp_path / 'j.db'}", tmp_path / "ocr"
+    args = ["watch", "s3://scans/inbox/", *s3.options, "--out", str(out), "--settle", "0.3"]
+    args += ["--done-prefix", "s3://scans/done/", "--engine", "fake", "-j", "2", "--db", db]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ocrbatch", "--progress", "log", *args],
+        env={**os.environ, **_caches(tmp_path)},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def moved(n: int) -> bool:
+            assert proc.poll() is None, proc.communicate()
+            return len(fs.find("scans/done", refresh=True)) == n and not fs.find(
+                "scans/inbox", refresh=True
+            )
+
+        wait_until(lambda: moved(1), 120, "the first object done and moved")
+        # Each object arrives whole (a PUT): one of them under a "folder".
+        fs.pipe({f"scans/inbox/{n}.tif": page + n.encode() for n in ("a", "b", "sub/c")})
+        wait_until(lambda: moved(4), 120, "four objects done and moved")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    recs = _records((out / "results.jsonl").read_text())
+    assert sorted(recs) == ["a.tif", "b.tif", "first.tif", "sub/c.tif"]
+    assert all(r["status"] == "completed" for r in recs.values())
+    assert sorted(k.removeprefix("scans/done/") for k in fs.find("scans/done")) == sorted(recs)

@@ -8,13 +8,14 @@ downloaded to know what it is.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputNotFoundError, OcrbatchError
-from .storage import StorageOptions, edge_error, filesystem, scheme, stamp_of
+from .storage import StorageOptions, edge_error, filesystem, join_url, scheme, stamp_of
 
 __all__ = ["ObjectEntry", "check_source", "iter_objects"]
 
@@ -79,7 +80,7 @@ def iter_objects(
         for rel, info in page:
             if rel.endswith("/") or _hidden(rel) or not want(posixpath.basename(rel)):
                 continue
-            full = f"{protocol}://{path.rstrip('/')}/{rel}"
+            full = join_url(url, rel)
             if skip(full):
                 continue
             yield ObjectEntry(full, rel, int(info.get("size") or 0), stamp_of(info))
@@ -115,7 +116,12 @@ def _s3_pages(fs: Any, path: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 def _walk_pages(fs: Any, path: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     root = path.rstrip("/")
-    for folder, dirs, files in fs.walk(root, detail=True, on_error="raise"):
+    walk = fs.walk(root, detail=True, on_error="raise")
+    try:
+        first = next(walk)
+    except (FileNotFoundError, StopIteration):
+        return  # no such folder: nothing under it
+    for folder, dirs, files in itertools.chain([first], walk):
         for name in [d for d in dirs if d.startswith(".")]:
             del dirs[name]  # pruned: walk does not go into hidden folders
         below = posixpath.relpath(folder.rstrip("/"), root) if folder.rstrip("/") != root else ""

@@ -322,7 +322,10 @@ def edge_error(exc: BaseException, url: str, doing: str, *, output: bool = False
     if isinstance(exc, ConfigError):
         return exc
     err = storage_error(exc, url)
-    text = f"cannot {doing} {url}: {err.message}"
+    why = err.message
+    if isinstance(exc, FileNotFoundError) or _code(exc) in ("NoSuchBucket", "NoSuchKey", "404"):
+        why = f"no such bucket or object ({_why(exc)})"
+    text = f"cannot {doing} {url}: {why}"
     if err.message.startswith("access denied"):
         text += f" (check the credentials for bucket {bucket_of(url)})"
     return OutputError(text) if output else ConfigError(text)
