@@ -223,6 +223,9 @@ class PageTask:
     # Retries so far and allowed (the coordinator's retry decision reads them).
     retry_count: int = 0
     max_retries: int = 0
+    # What the document was at discovery (an object's ETag and size): a worker fetches
+    # exactly that version (one conditional GET) or fails the page with a reason.
+    stamp: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,12 @@ def source(task: PageTask, spec: WorkerSpec) -> str:
         return task.path
     folder = spec.object_cache_dir or str(default_object_cache_dir())
     return local_copy(
-        task.path, task.content_hash, spec.storage_options, folder, spec.object_cache_mb * 2**20
+        task.path,
+        task.content_hash,
+        spec.storage_options,
+        folder,
+        spec.object_cache_mb * 2**20,
+        stamp=task.stamp,
     )
 
 

@@ -319,3 +319,24 @@ def test_watch_a_bucket_prefix_takes_each_new_object_once_and_moves_it_when_done
     assert sorted(recs) == ["a.tif", "b.tif", "first.tif", "sub/c.tif"]
     assert all(r["status"] == "completed" for r in recs.values())
     assert sorted(k.removeprefix("scans/done/") for k in fs.find("scans/done")) == sorted(recs)
+
+
+def test_an_object_changed_after_discovery_fails_with_its_reason_never_with_other_text(
+    s3: S3Server, cli: Cli, tmp_path: Path
+) -> None:
+    s3.bucket("scans")
+    fs = s3.fs()
+    page = (DATA / "tesseract_test" / "phototest.tif").read_bytes()
+    fs.pipe({"scans/c/same.tif": page, "scans/c/changed.tif": page + b"1"})
+    out, env = tmp_path / "out", _caches(tmp_path)
+    sub = cli(
+        "submit", "s3://scans/c/", *s3.options, "--out", str(out), "--engine", "fake", env=env
+    )
+    assert sub.returncode == 0, sub.stderr
+    fs.pipe({"scans/c/changed.tif": page + b"2"})  # overwritten after discovery
+    r = cli("resume", "1", "--here", env=env)
+    assert r.returncode == 8, r.stderr  # done, one document failed
+    recs = _records((out / "results.jsonl").read_text())
+    assert recs["same.tif"]["status"] == "completed"
+    assert recs["changed.tif"]["status"] == "failed"
+    assert "changed since discovery" in recs["changed.tif"]["error"]

@@ -221,9 +221,9 @@ def test_the_object_cache_fetches_once_and_refuses_changed_objects(
     fetched: list[str] = []
     real = objectcache.download
 
-    def counting(u: str, dest: str, options: Any = None) -> None:
+    def counting(u: str, dest: str, options: Any = None, **kw: Any) -> None:
         fetched.append(u)
-        real(u, dest, options)
+        real(u, dest, options, **kw)
 
     monkeypatch.setattr(objectcache, "download", counting)
     cache = ObjectCache(tmp_path / "objects", 1 << 20)

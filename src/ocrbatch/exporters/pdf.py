@@ -314,6 +314,7 @@ def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> Non
             options.storage_options,
             folder,
             options.object_cache_mb * 2**20,
+            stamp=doc.get("source_stamp"),
         )
         doc = {**doc, "path": local}
     searchable_pdf(doc, dest, password=options.password, max_pixels=options.max_pixels)

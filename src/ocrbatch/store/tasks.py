@@ -115,10 +115,13 @@ class TaskOps(StoreParts):
             doc_ids = list({r[1] for r in rows})
             docs = (
                 {
-                    d[0]: (d[1], d[2])
+                    d[0]: (d[1], d[2], d[3])
                     for d in c.execute(
                         select(
-                            documents.c.id, documents.c.content_hash, documents.c.page_count
+                            documents.c.id,
+                            documents.c.content_hash,
+                            documents.c.page_count,
+                            documents.c.source_stamp,
                         ).where(documents.c.id.in_(doc_ids))
                     )
                 }
@@ -126,6 +129,7 @@ class TaskOps(StoreParts):
                 else {}
             )
         rows.sort(key=lambda r: (-r[5], r[0]))  # RETURNING order is unspecified
+        none = (None, 1, None)
         return [
             PageTask(
                 task_id=r[0],
@@ -134,10 +138,11 @@ class TaskOps(StoreParts):
                 path=r[2],
                 page_index=r[3],
                 attempt=r[4],
-                page_count=int(docs.get(r[1], (None, 1))[1] or 1),
-                content_hash=docs.get(r[1], (None, 1))[0],
+                page_count=int(docs.get(r[1], none)[1] or 1),
+                content_hash=docs.get(r[1], none)[0],
                 retry_count=r[6],
                 max_retries=r[7],
+                stamp=docs.get(r[1], none)[2],
             )
             for r in rows
         ]

@@ -4,9 +4,10 @@ worker processes, and kept under a size cap for the next page, job or run.
 
 An entry is ``<key[:2]>/<key>/<file name>`` (the object's own name, so that messages and
 engines see it), keyed by the object's URL and identity (the content hash discovery
-stored): an object that changed since is another entry. Before it downloads, a worker
-checks that the object still is what discovery saw (one HEAD); a changed object fails its
-pages with a reason, never OCRs other content than the job recorded. The download goes
+stored): an object that changed since is another entry. A worker downloads exactly what
+discovery saw: on S3 one GET conditional on the ETag (If-Match), elsewhere a HEAD that
+checks the identity first; a changed object fails its pages with a reason, never OCRs
+other content than the job recorded. The download goes
 to a temp file renamed into place, under an exclusive lock per entry, so two workers
 never fetch the same object at once and none ever reads half a file. Least recently used
 entries go first when the cap is passed, but never one used in the last minute (a
@@ -27,7 +28,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import DocumentError
-from .storage import StorageOptions, download, identity, object_info, stamp_of, with_retries
+from .storage import (
+    CHANGED,
+    StorageOptions,
+    conditional,
+    download,
+    etag_of,
+    identity,
+    object_info,
+    stamp_of,
+    with_retries,
+)
 
 __all__ = ["ObjectCache", "local_copy"]
 
@@ -47,10 +58,16 @@ class ObjectCache:
         self._size: int | None = None
 
     def local(
-        self, url: str, content_hash: str | None, options: StorageOptions | None = None
+        self,
+        url: str,
+        content_hash: str | None,
+        options: StorageOptions | None = None,
+        *,
+        stamp: str | None = None,
     ) -> str:
         """A local file with the object's content (downloaded now unless the cache
-        holds it); raises a DocumentError (retryable when a retry may help)."""
+        holds it); ``stamp``: the object's stamp at discovery (its ETag: a conditional
+        download). Raises a DocumentError (retryable when a retry may help)."""
         name = posixpath.basename(urlsplit(url).path) or "object"
         key = hashlib.blake2b(f"{url}\0{content_hash}".encode(), digest_size=20).hexdigest()
         entry = self.folder / key[:2] / key
@@ -61,17 +78,15 @@ class ObjectCache:
         with _locked(entry.with_suffix(".lock")):
             if _touch(path):  # another worker fetched it while we waited
                 return str(path)
-            if content_hash:
+            etag = etag_of(stamp) if conditional(url) else None
+            if content_hash and etag is None:
                 info = with_retries(lambda: object_info(url, options), url)
                 if identity(url, stamp_of(info)) != content_hash:
-                    raise DocumentError(
-                        "the object changed since discovery (its ETag or size differs): "
-                        "a new job (or `ocrbatch watch`) takes the new version"
-                    )
+                    raise DocumentError(CHANGED)
             fd, tmp = tempfile.mkstemp(dir=entry, prefix=".tmp-")
             os.close(fd)
             try:
-                download(url, tmp, options)
+                download(url, tmp, options, etag=etag)
                 os.replace(tmp, path)
             finally:
                 with contextlib.suppress(OSError):
@@ -139,13 +154,15 @@ def local_copy(
     options: StorageOptions | None,
     folder: str,
     max_bytes: int,
+    *,
+    stamp: str | None = None,
 ) -> str:
     """:meth:`ObjectCache.local` on this process's cache at ``folder`` (one instance per
     folder and cap, kept: it counts its bytes once)."""
     cache = _caches.get((folder, max_bytes))
     if cache is None:
         cache = _caches[(folder, max_bytes)] = ObjectCache(folder, max_bytes)
-    return cache.local(url, content_hash, options)
+    return cache.local(url, content_hash, options, stamp=stamp)
 
 
 def _touch(path: Path) -> bool:

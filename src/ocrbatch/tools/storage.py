@@ -38,12 +38,15 @@ from ..errors import (
 )
 
 __all__ = [
+    "CHANGED",
     "EXTRAS",
     "StorageOptions",
     "bucket_of",
     "check_writable",
+    "conditional",
     "download",
     "edge_error",
+    "etag_of",
     "filesystem",
     "identity",
     "is_url",
@@ -81,6 +84,10 @@ _LOCAL = frozenset({"file", "local"})
 _S3_DEFAULTS: dict[str, Any] = {
     "config_kwargs": {"retries": {"max_attempts": 10, "mode": "standard"}}
 }
+CHANGED = (
+    "the object changed since discovery (its ETag or size differs): a new job (or "
+    "`ocrbatch watch`) takes the new version"
+)
 # Our own attempts around a whole download or upload, after the library's retries.
 ATTEMPTS = 4
 _BACKOFF = 0.5
@@ -183,11 +190,56 @@ def open_ranged(url: str, options: StorageOptions | None = None) -> IO[bytes]:
     return f
 
 
-def download(url: str, dest: str, options: StorageOptions | None = None) -> None:
+def conditional(url: str) -> bool:
+    """Does the store of ``url`` take a download conditional on the ETag (S3)?"""
+    return scheme(url) in ("s3", "s3a")
+
+
+def etag_of(stamp: str | None) -> str | None:
+    """The ETag in a stamp made by :func:`stamp_of`, if it has one."""
+    if not stamp or not stamp.startswith("etag:"):
+        return None
+    return stamp.removeprefix("etag:").rsplit(":", 1)[0] or None
+
+
+def download(
+    url: str, dest: str, options: StorageOptions | None = None, *, etag: str | None = None
+) -> None:
     """Copy the object at ``url`` to the local file ``dest`` (retried; see
-    :func:`with_retries`); raises a DocumentError."""
+    :func:`with_retries`); raises a DocumentError. With ``etag`` (S3), one GET that
+    succeeds only while the object still has it (If-Match), else :data:`CHANGED`."""
     fs = filesystem(url, options)
-    with_retries(lambda: fs.get_file(url, dest), url)
+    if etag is not None and conditional(url):
+        with_retries(lambda: _get_if_match(fs, url, dest, etag), url)
+    else:
+        with_retries(lambda: fs.get_file(url, dest), url)
+
+
+def _get_if_match(fs: Any, url: str, dest: str, etag: str) -> None:
+    from fsspec.asyn import sync
+
+    bucket, key, version = fs.split_path(url)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "IfMatch": f'"{etag}"'}
+    if version:
+        kwargs["VersionId"] = version
+
+    async def fetch() -> None:  # one round trip to fsspec's I/O thread, not one per chunk
+        resp = await fs._call_s3("get_object", **kwargs)
+        body = resp["Body"]
+        try:
+            with open(dest, "wb") as f:
+                while chunk := await body.read(1 << 20):
+                    f.write(chunk)
+        finally:
+            with contextlib.suppress(Exception):
+                body.close()
+
+    try:
+        sync(fs.loop, fetch)
+    except Exception as exc:
+        if "PreconditionFailed" in (_code(exc), _code(exc.__cause__ or exc)):
+            raise DocumentError(CHANGED) from None
+        raise
 
 
 def upload(src: str, url: str, options: StorageOptions | None = None) -> None:
