@@ -11,9 +11,11 @@ process) and from a local folder, as the same job, side by side:
 
 Each run is a fresh process with a fresh store and empty caches (page cache off, object
 cache empty): every object is fetched. "loop" is the job's run time (submit discovers,
-resume runs); "end to end" adds discovery and exports.
+resume runs); "end to end" adds discovery and exports. With ``--rounds 2`` the second
+round runs the bucket first (a shared machine drifts: read the ratios of both rounds).
 
 Usage: python bench/storage.py [--docs 2000] [--engines fake,fake-read,tesseract]
+                               [--rounds 1]
 """
 
 from __future__ import annotations
@@ -109,6 +111,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=2000)
     ap.add_argument("--engines", default="fake,fake-read,tesseract")
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -130,9 +133,10 @@ def main() -> None:
             "| end to end s | pages/s (end to end) |"
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        for engine in args.engines.split(","):
+        for engine, rnd in ((e, r) for e in args.engines.split(",") for r in range(args.rounds)):
             rates = {}
-            for name, source in (("local disk", str(local)), ("bucket", bucket)):
+            sources = [("local disk", str(local)), ("bucket", bucket)]
+            for name, source in sources[:: -1 if rnd % 2 else 1]:
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", engine, source, str(tmp), endpoint],
                     capture_output=True,
@@ -150,7 +154,7 @@ def main() -> None:
                     flush=True,
                 )
             ratio = rates["bucket"] / rates["local disk"]
-            print(f"| {engine} | bucket / local | | | {ratio:.3f} | | | |")
+            print(f"| {engine} | bucket / local (round {rnd + 1}) | | | {ratio:.3f} | | | |")
     finally:
         server.terminate()
         server.wait()
