@@ -80,6 +80,7 @@ bench: $(DEPS)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/distributed.py
 	$(BIN)/python bench/engines.py
+	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/store_scale.py
 
 # The newest releases within pyproject's ranges, in a venv of their own.

@@ -151,12 +151,7 @@ def resume(
     """
     refuse_in_worker_startup("ocrbatch.resume()")
     with open_store(db, create=False) as st:
-        info = find_job(st, job)
-        if info.watch:
-            raise JobStateError(
-                f"job {info.id} is a standing job: `ocrbatch watch {info.watch['source']} "
-                f"--out {info.output_path}` continues it"
-            )
+        info = _not_standing(find_job(st, job))
         done = info.status in (JobStatus.COMPLETED, JobStatus.FAILED)
         if done and not st.unfinished_tasks(info.id):
             if info.outputs != "complete":  # e.g. the disk was full at the end
@@ -182,12 +177,22 @@ def retry_failed(
     (``password``: the PDF password, which the store forgot when the job ended)."""
     refuse_in_worker_startup("ocrbatch.retry_failed()")
     with open_store(db, create=False) as st:
-        info = find_job(st, job)
+        info = _not_standing(find_job(st, job))
         if info.status == JobStatus.RUNNING and owner_alive(info):
             raise JobStateError(f"job {info.id} is running in {info.owner}")
         n = st.reset_failed(info.id)
         log.info("retry_failed", job=info.id, pages_and_documents=n)
         return _execute(st, st.get_job(info.id), reporter, handle_signals, password=password)
+
+
+def _not_standing(info: JobInfo) -> JobInfo:
+    """A standing job runs under `ocrbatch watch` only (its discovery never ends)."""
+    if info.watch:
+        raise JobStateError(
+            f"job {info.id} is a standing job: `ocrbatch watch {info.watch['source']} "
+            f"--out {info.output_path}` continues it"
+        )
+    return info
 
 
 def _execute(
