@@ -159,7 +159,9 @@ class Arrivals:
         # Listing every few seconds, at most half the settle time apart.
         self.every = max(0.2, min(settle / 2, 5.0))
         self._listed = -float("inf")
-        self._since = dt.datetime.now(dt.UTC)  # documents done after this have no files yet
+        # Documents done since this have no files yet: at the start, all of them (a crash
+        # may have come between a document's end and its files).
+        self._since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         self._written = time.monotonic()
         self._write_took = 0.0
         self._unwritten = False
@@ -193,8 +195,9 @@ class Arrivals:
             self._unwritten = True
             self._written = time.monotonic()
             return {}
-        # A document done while this ran is written again next time (harmless); one
-        # never missed. The clocks of store and host are one host's here.
+        # Outcomes are recorded by this loop's own thread (completed_at from this
+        # process's clock), so none ends while this runs; the second of overlap only
+        # writes some files twice, whole each time.
         self._since = mark - dt.timedelta(seconds=1)
         self._unwritten = False
         self._write_took = time.monotonic() - t
