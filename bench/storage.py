@@ -59,12 +59,12 @@ def one(engine: str, source: str, tmp: Path, endpoint: str) -> dict[str, Any]:
 
     where = "bucket" if source.startswith("s3://") else "local"
     run = tmp / f"{engine}-{where}-{time.monotonic_ns()}"
+    os.environ["OCRBATCH_OBJECT_CACHE"] = str(run / "objects")  # empty: every object fetched
     db = f"sqlite:///{run}.db"
     config = {
         **CONFIGS[engine],
         "workers": 2,
         "cache_max_mb": 0,  # no page cache: each run reads its pages afresh
-        "object_cache_dir": str(run / "objects"),
         "storage_options": {"endpoint_url": endpoint},
     }
     t0 = time.perf_counter()

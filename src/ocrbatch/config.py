@@ -12,12 +12,7 @@ from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_vali
 
 from .engine_options import AutoEngineOptions, RapidOcrOptions, StrictModel, TesseractOptions
 from .errors import ConfigError
-from .locations import (
-    default_cache_dir,
-    default_data_dir,
-    default_db_url,
-    default_object_cache_dir,
-)
+from .locations import default_cache_dir, default_data_dir, default_db_url
 from .specs import PREPROCESS_STEPS, parse_pages, parse_preprocess, select_pages
 
 __all__ = [
@@ -32,7 +27,6 @@ __all__ = [
     "default_cache_dir",
     "default_data_dir",
     "default_db_url",
-    "default_object_cache_dir",
     "option_name",
     "parse_pages",
     "parse_preprocess",
@@ -76,14 +70,13 @@ def _opt(
     return Field(default, description=help, json_schema_extra={"cli": cli}, **limits)
 
 
-INPUT, ENGINE, OUTPUT, RUN, CLUSTER, ACCURACY, STORAGE = (
+INPUT, ENGINE, OUTPUT, RUN, CLUSTER, ACCURACY = (
     "Input and pages",
     "Engine",
     "Output",
     "Execution",
     "Cluster (distributed mode)",
     "Accuracy",
-    "Object storage",
 )
 
 
@@ -242,32 +235,11 @@ class RunConfig(StrictModel):
     cache_max_mb: int = _opt(
         2048, "Size cap of that cache in MB (0: no cache).", panel=INPUT, metavar="MB", ge=0
     )
-
-    # -- object storage (s3://, gs://, az://, http(s):// inputs and --out) ---------------
-    # Kept with the job (resume and the queue's workers open the same bucket); credentials
-    # belong to each library's own chain (environment, profile, instance role), not here.
-    storage_options: dict[str, Any] = _opt(
+    storage_options: dict[str, Any] = _opt(  # credentials: never here (README)
         {},
-        "An option of the storage library, e.g. endpoint_url=http://minio:9000 for an "
-        "S3-compatible store, anon=true (repeat it for several; values read as JSON where "
-        "they are). Credentials: the library's usual chain (environment, profile, role).",
-        panel=STORAGE,
+        "An option of the object-storage library, e.g. endpoint_url=http://minio:9000.",
+        panel=INPUT,
         flags=("--storage-option",),
-        metavar="KEY=VALUE",
-    )
-    object_cache_dir: str | None = _opt(
-        None,
-        "Where workers keep their copies of objects [default: ~/.cache/ocrbatch/objects].",
-        panel=STORAGE,
-        envvar="OCRBATCH_OBJECT_CACHE",
-        metavar="PATH",
-    )
-    object_cache_mb: int = _opt(
-        8192,
-        "Size cap of that cache in MB (least recently used copies go first).",
-        panel=STORAGE,
-        metavar="MB",
-        ge=0,
     )
 
     # -- accuracy ------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, default_cache_dir, default_object_cache_dir, validate
+from .config import RunConfig, default_cache_dir, validate
 from .discovery import DiscoveryOptions, apart, check_inputs, discover
 from .engines import engine_class, validate_engine_options
 from .errors import ConfigError, OutputError
 from .exporters import temp_prefix
 from .inputs import place
+from .locations import default_object_cache_dir
 from .session import job_config
 from .store import JobInfo, Store
 from .tools.storage import StorageOptions, check_writable, is_url, local_path
@@ -105,7 +106,7 @@ def own_paths(
     own: list[tuple[str | os.PathLike[str], str]] = [(out, "the output folder")]
     own += [(f, "the job database") for f in st.database_files()]
     own.append((cfg.cache_dir or default_cache_dir(), "the page cache"))
-    own.append((cfg.object_cache_dir or default_object_cache_dir(), "the object cache"))
+    own.append((default_object_cache_dir(), "the object cache"))
     earlier = [(place(p), f"the output folder of job {j}") for j, p in st.output_folders()]
     return tuple((place(os.fspath(p)), what) for p, what in own) + tuple(apart(inputs, earlier))
 

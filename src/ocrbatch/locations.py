@@ -7,7 +7,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["default_cache_dir", "default_data_dir", "default_db_url", "default_object_cache_dir"]
+from .errors import ConfigError
+
+__all__ = [
+    "default_cache_dir",
+    "default_data_dir",
+    "default_db_url",
+    "default_object_cache_dir",
+    "object_cache_bytes",
+]
 
 
 def default_cache_dir() -> Path:
@@ -27,6 +35,18 @@ def default_object_cache_dir() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "ocrbatch" / "objects"
+
+
+def object_cache_bytes() -> int:
+    """The cap of that cache: OCRBATCH_OBJECT_CACHE_MB (default 8192 MB). Where a machine
+    keeps its copies, and how many, is the machine's to say (a Ray node or queue worker
+    has its own disk), not the job's: environment variables, not job options."""
+    raw = os.environ.get("OCRBATCH_OBJECT_CACHE_MB", "8192")
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise ConfigError(f"OCRBATCH_OBJECT_CACHE_MB: not a number of MB: {raw!r}") from None
+    return max(0, int(mb * 2**20))
 
 
 def default_data_dir() -> Path:

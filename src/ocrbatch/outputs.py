@@ -158,8 +158,6 @@ def _write_files(
             password=cfg.password,
             max_pixels=cfg.max_pixels,
             storage_options=cfg.storage_options,
-            object_cache_dir=cfg.object_cache_dir,
-            object_cache_mb=cfg.object_cache_mb,
         ),
         each=None if documents is None else lambda: st.iter_documents(job_id, ids=documents),
     )

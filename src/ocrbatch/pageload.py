@@ -10,7 +10,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from .config import default_object_cache_dir
+from .locations import default_object_cache_dir, object_cache_bytes
 from .model import PageTask, PageText
 from .tools.images import load_image
 from .tools.objectcache import local_copy
@@ -45,14 +45,9 @@ def source(task: PageTask, spec: WorkerSpec) -> str:
     bucket this machine's copy of it (fetched now unless the object cache holds it)."""
     if not is_url(task.path):
         return task.path
-    folder = spec.object_cache_dir or str(default_object_cache_dir())
+    folder, cap = str(default_object_cache_dir()), object_cache_bytes()
     return local_copy(
-        task.path,
-        task.content_hash,
-        spec.storage_options,
-        folder,
-        spec.object_cache_mb * 2**20,
-        stamp=task.stamp,
+        task.path, task.content_hash, spec.storage_options, folder, cap, stamp=task.stamp
     )
 
 

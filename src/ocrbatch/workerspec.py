@@ -27,10 +27,8 @@ class WorkerSpec:
     cache_dir: str | None = None
     cache_max_mb: int = 2048
     image_dpi: float | None = None
-    # Object storage: the storage library's options, and the local copies' folder and cap.
+    # Object storage: the storage library's options (endpoint...).
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    object_cache_dir: str | None = None
-    object_cache_mb: int = 8192
     # Cores one engine may use: 1 in a pool (one engine per core), more when it runs alone.
     threads: int = 1
 
@@ -51,7 +49,5 @@ class WorkerSpec:
             cache_max_mb=cfg.cache_max_mb,
             image_dpi=cfg.image_dpi,
             storage_options=cfg.storage_options,
-            object_cache_dir=cfg.object_cache_dir,
-            object_cache_mb=cfg.object_cache_mb,
             threads=threads,
         )

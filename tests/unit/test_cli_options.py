@@ -52,8 +52,6 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "cpus_per_worker": ("2", 2.0),
     "gpus_per_worker": ("1", 1.0),
     "storage_options": ("endpoint_url=http://127.0.0.1:9", {"endpoint_url": "http://127.0.0.1:9"}),
-    "object_cache_dir": ("/tmp/ocrbatch-test-objects", "/tmp/ocrbatch-test-objects"),
-    "object_cache_mb": ("64", 64),
 }
 
 
@@ -119,7 +117,6 @@ def test_submit_stores_every_job_option_and_the_queue_worker_reads_them(
     assert (spec.password, spec.preprocess, spec.max_pixels) == ("s3cret", "auto,-binarize", 1e6)
     assert (spec.cache_dir, spec.cache_max_mb) == ("/tmp/ocrbatch-test-cache", 10)
     assert spec.storage_options == {"endpoint_url": "http://127.0.0.1:9"}
-    assert (spec.object_cache_dir, spec.object_cache_mb) == ("/tmp/ocrbatch-test-objects", 64)
 
 
 def test_worker_takes_where_jobs_run_and_nothing_of_what_a_job_is() -> None:

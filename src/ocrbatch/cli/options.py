@@ -162,6 +162,7 @@ def _parameter(name: str, field: Any, cli: dict[str, Any]) -> inspect.Parameter:
     if typing.get_origin(annotation) is dict:
         # KEY=VALUE, repeated (parsed in config_options' wrapper)
         annotation, default = list[str] | None, None
+        cli = {**cli, "metavar": cli["metavar"] or "KEY=VALUE"}
     elif kind is not None:
         annotation, default = kind, kind(default)
         extra["case_sensitive"] = False
@@ -192,7 +193,6 @@ PANELS = (
     "Input and pages",
     "Engine",
     "Output",
-    "Object storage",
     "Execution",
     "Queue",
     "Accuracy",

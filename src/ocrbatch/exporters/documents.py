@@ -50,8 +50,6 @@ class ExportOptions:
     password: str | None = None
     max_pixels: int = RunConfig.model_fields["max_pixels"].default
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    object_cache_dir: str | None = None
-    object_cache_mb: int = RunConfig.model_fields["object_cache_mb"].default
 
 
 @dataclass(frozen=True, slots=True)

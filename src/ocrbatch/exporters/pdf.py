@@ -27,8 +27,8 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 from PIL import Image
 
-from ..config import default_object_cache_dir
 from ..errors import DocumentError, reason
+from ..locations import default_object_cache_dir, object_cache_bytes
 from ..model import PageText
 from ..tools.files import check_regular, open_file
 from ..tools.images import image_dpi, load_image
@@ -307,13 +307,12 @@ def write_pdf(doc: Mapping[str, Any], dest: Path, options: ExportOptions) -> Non
     read from this machine's copy of it, fetched into the object cache)."""
     path = str(doc["path"])
     if is_url(path):
-        folder = options.object_cache_dir or str(default_object_cache_dir())
         local = local_copy(
             path,
             doc.get("content_hash"),
             options.storage_options,
-            folder,
-            options.object_cache_mb * 2**20,
+            str(default_object_cache_dir()),
+            object_cache_bytes(),
             stamp=doc.get("source_stamp"),
         )
         doc = {**doc, "path": local}

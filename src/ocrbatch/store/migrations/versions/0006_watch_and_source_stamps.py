@@ -6,8 +6,12 @@
   modification time; an object's ETag or version and size), so that a watched folder or
   prefix takes a file again only when it changed, across restarts.
 
+It comes after 0007, not 0005: 0007 (the REST service) reached main first, as a child of
+0005, and stores already upgraded to it must get these columns too (one line of
+revisions, one head).
+
 Revision ID: 0006
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-02 12:00:00.000000
 """
 
@@ -15,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
