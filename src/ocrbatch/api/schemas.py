@@ -90,6 +90,8 @@ class JobOut(BaseModel):
     min_confidence: float | None = None
     accuracy: dict[str, Any] | None = None
     review: dict[str, Any] | None = None
+    # A standing job (`ocrbatch watch`): its source, settle seconds and done prefix.
+    watch: dict[str, Any] | None = None
 
 
 class JobList(BaseModel):
