@@ -19,7 +19,7 @@ import ocrbatch
 from ocrbatch.model import PageTask
 from ocrbatch.pipeline import WorkerSpec
 from tests.badfiles import good_png
-from tests.conftest import DATA
+from tests.conftest import DATA, S3Server
 
 ray = pytest.importorskip("ray")
 
@@ -210,3 +210,36 @@ def test_shipped_pdf_pages_render_from_the_actors_copy(
     assert [p["text"] for p in rec["page_results"]] == [
         f"fake text of scan.pdf page {i}" for i in (1, 2, 3)
     ]
+
+
+def test_nodes_read_bucket_documents_themselves_never_shipped(
+    cluster: Any, tmp_path: Path, db_url: str, s3: S3Server
+) -> None:
+    """Even with ship_pages=always (every local file shipped), a document in a bucket
+    goes to the actors as its URL: each node fetches it from the bucket."""
+    from ocrbatch.executors.ray import RayExecutor
+
+    s3.bucket("scans")
+    _inputs(tmp_path / "src", ["a.png", "b.png", "c.png"])
+    s3.put_tree(tmp_path / "src", "s3://scans/ray")
+    # The actors were started before this test's environment: credentials go explicitly.
+    options = {"endpoint_url": s3.endpoint, "key": S3Server.ACCESS_KEY, "secret": "testing-secret"}
+    ex = RayExecutor(1, timeout=20, ship_pages="always")
+    ex.start(WorkerSpec(engine="fake"))
+    try:
+        (slot,) = [s for s in ex._slots if s.ready_ref is None]
+        url = "s3://scans/ray/a.png"
+        task = PageTask(task_id=1, job_id=1, document_id=1, path=url, page_index=0, attempt=1)
+        assert ex._data_for(slot, task) is None
+    finally:
+        ex.close()
+    summary = ocrbatch.run(
+        ["s3://scans/ray/"],
+        tmp_path / "out",
+        db=db_url,
+        config={**_config(), "ship_pages": "always", "storage_options": options},
+    )
+    assert summary["documents"]["completed"] == 3, summary
+    recs = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["text"] for r in recs) == [f"fake text of {n}.png page 1" for n in "abc"]
+    assert all("@" in r["page_results"][0]["worker"] for r in recs)  # read by Ray actors
