@@ -6,20 +6,18 @@
   modification time; an object's ETag or version and size), so that a watched folder or
   prefix takes a file again only when it changed, across restarts.
 
-It comes after 0007, not 0005: 0007 (the REST service) reached main first, as a child of
-0005, and stores already upgraded to it must get these columns too (one line of
-revisions, one head).
+(After 0006, the REST service's tables: one line of revisions, one head.)
 
-Revision ID: 0006
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02 12:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0007"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

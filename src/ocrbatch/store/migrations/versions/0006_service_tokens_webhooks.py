@@ -1,6 +1,6 @@
 """the REST service: API tokens (hashed), job callbacks, webhook deliveries
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 10:00:00.000000
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 10:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
