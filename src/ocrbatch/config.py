@@ -237,7 +237,7 @@ class RunConfig(StrictModel):
     )
     storage_options: dict[str, Any] = _opt(  # credentials: never here (README)
         {},
-        "An option of the object-storage library, e.g. endpoint_url=http://minio:9000.",
+        "An option of the object-storage library (repeatable), e.g. endpoint_url=URL.",
         panel=INPUT,
         flags=("--storage-option",),
     )

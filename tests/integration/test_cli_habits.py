@@ -158,8 +158,10 @@ def test_run_help_at_80_columns_has_panels_metavars_defaults_and_examples() -> N
 
 
 def test_every_option_of_eval_and_jobs_has_help() -> None:
-    for command in ("eval", "jobs", "status", "export", "resume", "worker", "submit"):
+    for command in ("eval", "jobs", "status", "export", "resume", "worker", "submit", "watch",
+                    "serve"):  # fmt: skip
         text = _help(command)
+        assert "…" not in text, f"{command} --help cuts a name or value at 80 columns"
         for line in text.splitlines():
             m = re.match(r"│ (--[a-z-]+)\s+(?:-\w\s+)?(?:[A-Z=]+\s+)?(.*?)\s*│$", line)
             if m and m.group(1) != "--help":

@@ -66,11 +66,11 @@ def serve(
         typer.Option(
             metavar="PATH",
             help="Where uploads (inbox/) and jobs without an output folder (results/) go "
-            "[default: ~/.local/share/ocrbatch/service].",
+            "[default: service/ in ~/.local/share/ocrbatch].",
         ),
     ] = None,
     max_upload_mb: Annotated[
-        int, typer.Option(metavar="MB", min=1, help="Largest upload request.")
+        int, typer.Option(metavar="MB", min=1, help="Largest upload request (at least 1).")
     ] = 100,
 ) -> None:
     """Serve the REST API (/docs), the live dashboard (/) and /metrics over the job
