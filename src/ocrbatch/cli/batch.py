@@ -15,7 +15,7 @@ __all__: list[str] = []
 
 InputsArg = Annotated[
     list[str],
-    typer.Argument(metavar="INPUTS...", help="Files, folders, globs, or @list.txt files."),
+    typer.Argument(metavar="INPUTS", help="Files, folders, globs, or @list.txt files."),
 ]
 NameOpt = Annotated[
     str | None, typer.Option(metavar="TEXT", help="Job name.", rich_help_panel="Output")
