@@ -71,47 +71,36 @@ class BrowseOps(StoreParts):
         self, job_id: int, threshold: float, *, after: int = 0, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Completed pages under ``threshold`` confidence (the review list), by task id."""
-        q = (
-            select(
-                tasks.c.id,
-                tasks.c.document_id,
-                tasks.c.page_index,
-                tasks.c.confidence,
-                tasks.c.result_text,
-                documents.c.path,
-                documents.c.rel_path,
-            )
-            .select_from(tasks.join(documents, documents.c.id == tasks.c.document_id))
-            .where(
-                tasks.c.job_id == job_id,
-                tasks.c.status == TaskStatus.COMPLETED,
-                tasks.c.confidence < threshold,
-                tasks.c.id > after,
-            )
-            .order_by(tasks.c.id)
-            .limit(limit)
+        return self._pages_of(
+            job_id,
+            (tasks.c.confidence, tasks.c.result_text, documents.c.rel_path),
+            (tasks.c.status == TaskStatus.COMPLETED, tasks.c.confidence < threshold),
+            after=after,
+            limit=limit,
         )
-        with self._read() as c:
-            return [dict(r) for r in c.execute(q).mappings()]
 
     def failed_page_list(
         self, job_id: int, *, after: int = 0, limit: int = 50
     ) -> list[dict[str, Any]]:
         """Failed pages of the job with their one-line reasons, by task id."""
+        return self._pages_of(
+            job_id,
+            (tasks.c.error_kind, tasks.c.error_message, tasks.c.attempt),
+            (tasks.c.status == TaskStatus.FAILED,),
+            after=after,
+            limit=limit,
+        )
+
+    def _pages_of(
+        self, job_id: int, columns: tuple[Any, ...], where: tuple[Any, ...], *, after: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """One page of a job's pages (by task id, after ``after``) with their document's
+        path and the given columns."""
         q = (
-            select(
-                tasks.c.id,
-                tasks.c.document_id,
-                tasks.c.page_index,
-                tasks.c.error_kind,
-                tasks.c.error_message,
-                tasks.c.attempt,
-                documents.c.path,
-            )
+            select(tasks.c.id, tasks.c.document_id, tasks.c.page_index, documents.c.path, *columns)
             .select_from(tasks.join(documents, documents.c.id == tasks.c.document_id))
-            .where(
-                tasks.c.job_id == job_id, tasks.c.status == TaskStatus.FAILED, tasks.c.id > after
-            )
+            .where(tasks.c.job_id == job_id, tasks.c.id > after, *where)
             .order_by(tasks.c.id)
             .limit(limit)
         )
