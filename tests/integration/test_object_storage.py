@@ -308,24 +308,36 @@ def test_watch_a_bucket_prefix_takes_each_new_object_once_and_moves_it_when_done
 
         def moved(n: int) -> bool:
             assert proc.poll() is None, proc.communicate()
-            return len(fs.find("scans/done", refresh=True)) == n and not fs.find(
-                "scans/inbox", refresh=True
-            )
+            # s3fs keeps listings in its cache (find's refresh=True does not reach them):
+            # a listing taken before the move would be read again for ever.
+            fs.invalidate_cache()
+            return len(fs.find("scans/done")) == n and not fs.find("scans/inbox")
 
-        wait_until(lambda: moved(1), 120, "the first object done and moved")
-        # Each object arrives whole (a PUT): one of them under a "folder".
-        fs.pipe({f"scans/inbox/{n}.tif": page + n.encode() for n in ("a", "b", "sub/c")})
-        wait_until(lambda: moved(4), 120, "four objects done and moved")
+        try:
+            wait_until(lambda: moved(1), 120, "the first object done and moved")
+            # Each object arrives whole (a PUT): one of them under a "folder".
+            fs.pipe({f"scans/inbox/{n}.tif": page + n.encode() for n in ("a", "b", "sub/c")})
+            wait_until(lambda: moved(4), 120, "four objects done and moved")
+        except AssertionError as exc:  # say what the watcher was doing
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=60)
+            fs.invalidate_cache()
+            listing = sorted(fs.find("scans"))
+            raise AssertionError(
+                f"{exc}; bucket: {listing}; watcher's log:\n{err[-6000:]}"
+            ) from None
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # closes the pipes too
     recs = _records((out / "results.jsonl").read_text())
     assert sorted(recs) == ["a.tif", "b.tif", "first.tif", "sub/c.tif"]
     assert all(r["status"] == "completed" for r in recs.values())
+    fs.invalidate_cache()
     assert sorted(k.removeprefix("scans/done/") for k in fs.find("scans/done")) == sorted(recs)
 
 
