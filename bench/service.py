@@ -3,7 +3,9 @@ on the embedded worker's 2 processes (real Tesseract on the tests/data pages), a
 the same job with no pollers, in alternating rounds on one server.
 
 Prints the status route's latency (p50/p99 over every poll) and the job's pages/s with
-and without pollers (the job's own throughput, run time from the store). Targets:
+and without pollers (the job's own throughput, run time from the store), and while
+polled the CPU the server and the clients use (they share the cores with the workers).
+Targets:
 p99 < 100 ms; pages/s with pollers within 5% of without.
 
 Usage: python bench/service.py [--pollers 200] [--interval 1.0] [--copies 40] [--rounds 2]
