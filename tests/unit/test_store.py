@@ -84,6 +84,23 @@ def st(store_url: str) -> Iterator[Store]:
     store.close()
 
 
+def test_schema_head_is_alembics_head_and_a_store_there_opens_without_alembic(
+    st: Store,
+) -> None:
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import ocrbatch.store.store as store_module
+
+    ini = Path(store_module.__file__).with_name("alembic.ini")
+    assert (
+        ScriptDirectory.from_config(Config(str(ini))).get_current_head() == store_module.SCHEMA_HEAD
+    )
+    assert st._revision() == store_module.SCHEMA_HEAD
+
+
 def test_migrations_build_exactly_the_declared_schema(st: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext

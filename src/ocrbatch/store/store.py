@@ -46,6 +46,10 @@ __all__ = [
 # Any fixed 64-bit number, the same in every process: the key of the advisory lock that
 # serializes first-time migrations on PostgreSQL.
 _MIGRATE_LOCK = 0x6F63726261746368  # "ocrbatch"
+# The newest migration. A store already there is opened without Alembic, whose import
+# costs a tenth of a second at every command; tests/unit/test_store.py checks that this
+# is Alembic's head.
+SCHEMA_HEAD = "0007"
 
 
 class Store(
@@ -119,7 +123,18 @@ class Store(
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
 
+    def _revision(self) -> str | None:
+        """The store's schema revision (None: a new database, or no answer)."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except SQLAlchemyError:  # no such table yet; a real failure recurs in _migrate
+            return None
+        return None if row is None else str(row[0])
+
     def _migrate(self) -> None:
+        if self._revision() == SCHEMA_HEAD:
+            return
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
