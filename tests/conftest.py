@@ -119,6 +119,21 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+def stop_leftovers(started: list[subprocess.Popen[str]]) -> None:
+    """Kill what is still running of processes a test started in their own process group
+    (a coordinator and its pool), read their pipes to the end, and forget them: a failing
+    test must not leave them running."""
+    import contextlib
+    import signal
+
+    for proc in started:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    started.clear()
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str = "condition") -> None:
     """Poll ``check`` until it is true; fail after ``timeout`` seconds (no fixed sleeps:
     a loaded machine only makes the test slower, never wrong)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import pytest
 
 import ocrbatch
 from ocrbatch.store import Store
-from tests.conftest import DATA
+from tests.conftest import DATA, stop_leftovers
 
 PAGES = 14
 # A dense page (about 1.5-2 s of OCR here), so that the job is still running when the test
@@ -37,12 +36,7 @@ def _inputs(folder: Path) -> Path:
 def _no_leftovers() -> Iterator[None]:
     """A failing test must not leave its coordinator (and pool) running."""
     yield
-    for proc in _started:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    _started.clear()
+    stop_leftovers(_started)
 
 
 _started: list[subprocess.Popen[str]] = []

@@ -18,7 +18,7 @@ import pytest
 
 from ocrbatch.store import Store
 from tests.badfiles import good_png
-from tests.conftest import holds_for, wait_until
+from tests.conftest import holds_for, stop_leftovers, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +29,7 @@ _started: list[subprocess.Popen[str]] = []
 def _no_leftovers() -> Iterator[None]:
     """A failing test must not leave its watcher (and pool) running."""
     yield
-    for proc in _started:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-    _started.clear()
+    stop_leftovers(_started)
 
 
 class Watcher:
