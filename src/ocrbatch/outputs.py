@@ -49,7 +49,7 @@ _ENDED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 def cli_hint(command: str, job: int | str | None, db: str | None) -> str:
     """The command a person can paste to act on ``job``: with ``--db`` when the job's
     store is not the one the CLI opens by default (OCRBATCH_DB, else the user's)."""
-    hint = f"ocrbatch {command}" if job is None else f"ocrbatch {command} {job}"
+    hint = f"ocrbatch {command}" if job is None else f"ocrbatch {command} {shlex.quote(str(job))}"
     if db and db != default_db_url():
         hint += f" --db {shlex.quote(db)}"
     return hint

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def resume(
     """
     refuse_in_worker_startup("ocrbatch.resume()")
     with open_store(db, create=False) as st:
-        info = _not_standing(find_job(st, job))
+        info = _not_standing(find_job(st, job), st.url)
         done = info.status in (JobStatus.COMPLETED, JobStatus.FAILED)
         if done and not st.unfinished_tasks(info.id):
             if info.outputs != "complete":  # e.g. the disk was full at the end
@@ -177,7 +178,7 @@ def retry_failed(
     (``password``: the PDF password, which the store forgot when the job ended)."""
     refuse_in_worker_startup("ocrbatch.retry_failed()")
     with open_store(db, create=False) as st:
-        info = _not_standing(find_job(st, job))
+        info = _not_standing(find_job(st, job), st.url)
         if info.status == JobStatus.RUNNING and owner_alive(info):
             raise JobStateError(f"job {info.id} is running in {info.owner}")
         n = st.reset_failed(info.id)
@@ -185,13 +186,12 @@ def retry_failed(
         return _execute(st, st.get_job(info.id), reporter, handle_signals, password=password)
 
 
-def _not_standing(info: JobInfo) -> JobInfo:
+def _not_standing(info: JobInfo, url: str) -> JobInfo:
     """A standing job runs under `ocrbatch watch` only (its discovery never ends)."""
     if info.watch:
-        raise JobStateError(
-            f"job {info.id} is a standing job: `ocrbatch watch {info.watch['source']} "
-            f"--out {info.output_path}` continues it"
-        )
+        source, out = shlex.quote(str(info.watch["source"])), shlex.quote(info.output_path or "")
+        hint = cli_hint(f"watch {source} --out {out}", None, url)
+        raise JobStateError(f"job {info.id} is a standing job: `{hint}` continues it")
     return info
 
 
@@ -268,7 +268,10 @@ def release(job: int | str, *, db: str | None = None, failed: bool = False) -> s
     with open_store(db, create=False) as st:
         info = find_job(st, job)
         if not info.queue:
-            raise JobStateError(f"job {info.id} is not in a queue; `ocrbatch resume` runs it here")
+            raise JobStateError(
+                f"job {info.id} is not in a queue; `{cli_hint('resume', info.id, st.url)}` "
+                "runs it here"
+            )
         if info.status == JobStatus.CANCELLED:
             raise JobStateError(f"job {info.id} was cancelled; it cannot be resumed")
         if info.status == JobStatus.RUNNING and owner_alive(info):

@@ -35,7 +35,7 @@ from .executors import Executor, available_cores, preflight, refuse_in_worker_st
 from .inputs import Candidate, iter_paths, place
 from .intake import create_job, make_config, out_root, own_paths
 from .model import JobStatus
-from .outputs import write_outputs
+from .outputs import cli_hint, write_outputs
 from .progress import Reporter
 from .scheduler import Control, Scheduler, install_signal_handlers, restore_signal_handlers
 from .service import executor_for
@@ -125,7 +125,7 @@ def standing_job(
                 names = ", ".join(f"--{k.replace('_', '-')}" for k in changed)
                 raise JobStateError(
                     f"job {job.id} watches {source} with other options ({names}): give the "
-                    f"same ones, or `ocrbatch cancel {job.id}` first"
+                    f"same ones, or `{cli_hint('cancel', job.id, st.url)}` first"
                 )
             st.set_watch(job.id, settings)
             return st.get_job(job.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -93,12 +94,30 @@ def test_hints_carry_the_store_they_are_about(tmp_path: Path, cli: Cli) -> None:
 def test_pause_says_how_to_continue_and_writes_partial_results(tmp_path: Path, cli: Cli) -> None:
     src = _pngs(tmp_path / "in", [f"p{i}.png" for i in range(3)])
     db = f"sqlite:///{tmp_path / 'own.db'}"
-    job = ocrbatch.submit([src], tmp_path / "out", db=db, engine="fake", preprocess="off")
-    ocrbatch.pause(job, db=db)
-    # A paused job's outputs on request, marked partial (point 6).
-    exported = cli("export", str(job), "--db", db, check=True)
+    ocrbatch.submit([src], tmp_path / "out", db=db, engine="fake", preprocess="off",
+                    name="my scans")  # fmt: skip
+    paused = cli("pause", "my scans", "--db", db, check=True)
+    hint = re.search(r"`(ocrbatch export [^`]*)`", paused.stdout)
+    assert hint and f"--db {db}" in hint.group(1)
+    # A paused job's outputs on request, marked partial (point 6), by the pasted hint.
+    exported = cli(*shlex.split(hint.group(1))[1:], check=True)
     assert "partial" in exported.stdout
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["partial"] is True
+
+
+def test_hints_of_other_commands_carry_the_store_too(tmp_path: Path, cli: Cli) -> None:
+    db = f"sqlite:///{tmp_path / 'own.db'}"
+    cli("token", "create", "--name", "alice", "--db", db, check=True)
+    wrong = cli("token", "revoke", "bob", "--db", db)
+    assert wrong.returncode == 2
+    hint = re.search(r"`(ocrbatch token list[^`]*)`", wrong.stderr)
+    assert hint and f"--db {db}" in hint.group(1)
+    assert "alice" in cli(*shlex.split(hint.group(1))[1:], check=True).stdout
+    src = _pngs(tmp_path / "in", ["a.png"])
+    cli("run", str(src), *FAKE, "--out", str(tmp_path / "o"), "--db", db, check=True)
+    with pytest.raises(ocrbatch.OcrbatchError) as exc:  # the service's resume of job 1
+        ocrbatch.release(1, db=db)
+    assert f"`ocrbatch resume 1 --db {db}` runs it here" in str(exc.value)
 
 
 # -- 4. ocrbatch on PATH ------------------------------------------------------------------

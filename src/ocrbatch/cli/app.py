@@ -88,8 +88,10 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+# No markup (a path or a job name may hold "[...]") and no hard wrapping of messages: a
+# command they print must paste as one line. Tables still fit the terminal.
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+out = Console(highlight=False, markup=False, soft_wrap=True)
 
 state: dict[str, Any] = {"progress": "auto", "json_logs": False, "level": "info"}
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from .. import service
+from ..outputs import cli_hint
 from ..progress import make_reporter
 from .app import app, err, finish, num, out, output_options, state
 from .options import DbOpt, FailUnderOpt, JobArg, JobPasswordOpt
@@ -173,7 +174,7 @@ def cancel(job: JobArg, db: DbOpt = None) -> None:
 def pause(job: JobArg, db: DbOpt = None) -> None:
     """Pause a running job from another terminal; `resume` continues it."""
     service.pause(job, db=db)
-    out.print(f"job {job} paused (its results so far: `ocrbatch export {job}`)")
+    out.print(f"job {job} paused (its results so far: `{cli_hint('export', job, db)}`)")
 
 
 @app.command()

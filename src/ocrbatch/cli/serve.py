@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ..errors import ConfigError
+from ..outputs import cli_hint
 from ..status import open_store
 from .app import app, err, out, output_options
 from .options import DbOpt
@@ -153,4 +155,7 @@ def token_revoke(
     """Revoke a token (the service stops taking it within 5 seconds)."""
     with open_store(db, create=False) as st:
         n = st.revoke_token(token)
+        if not n:
+            raise ConfigError(f"no live token {token!r} (`{cli_hint('token list', None, st.url)}` "
+                              "shows them)")  # fmt: skip
     out.print(f"{n} token{'s' if n > 1 else ''} revoked")
