@@ -1,5 +1,5 @@
-"""``python -m ocrbatch`` runs the CLI."""
+"""``python -m ocrbatch`` runs the CLI (through the console entry, as the script does)."""
 
-from ocrbatch.cli import main
+from ocrbatch.console import main
 
 main()

@@ -129,20 +129,20 @@ def test_worker_takes_where_jobs_run_and_nothing_of_what_a_job_is() -> None:
 
 def test_workers_of_the_console_script_do_not_run_it_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """multiprocessing runs a main script again in each worker unless it is a package's
-    __main__: the `ocrbatch` script (which only calls cli.main) is marked as one."""
+    __main__: the `ocrbatch` script (which only calls ocrbatch.console.main) is marked as one."""
     import importlib
     import multiprocessing.spawn
     import sys
     import types
 
-    cli_app = importlib.import_module("ocrbatch.cli.app")  # the module, not the Typer app
+    console = importlib.import_module("ocrbatch.console")
 
     script = types.ModuleType("__main__")
     script.__file__ = "/usr/local/bin/ocrbatch"
-    script.main = cli_app.main  # type: ignore[attr-defined]
+    script.main = console.main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "__main__", script)
     assert "init_main_from_path" in multiprocessing.spawn.get_preparation_data("w")
-    cli_app._workers_skip_the_script()
+    console._mark_script()
     data = multiprocessing.spawn.get_preparation_data("w")
     assert data["init_main_from_name"] == "ocrbatch.__main__"  # which workers skip
     assert "init_main_from_path" not in data
@@ -150,5 +150,5 @@ def test_workers_of_the_console_script_do_not_run_it_again(monkeypatch: pytest.M
     other = types.ModuleType("__main__")  # a user's script: left as it is
     other.__file__ = "/home/me/batch.py"
     monkeypatch.setitem(sys.modules, "__main__", other)
-    cli_app._workers_skip_the_script()
+    console._mark_script()
     assert other.__spec__ is None

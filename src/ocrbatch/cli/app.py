@@ -4,7 +4,6 @@ entry point."""
 from __future__ import annotations
 
 import functools
-import importlib.machinery
 import inspect
 import sys
 from collections.abc import Callable
@@ -273,22 +272,9 @@ def finish(summary: dict[str, Any], db: str | None, fail_under: float = 1.0) -> 
         raise typer.Exit(EXIT_DOCUMENTS_FAILED)
 
 
-def _workers_skip_the_script() -> None:
-    """Worker processes (multiprocessing's forkserver) run the main script again as they
-    start, to find what it defines, unless it is a package's ``__main__``, as with
-    ``python -m ocrbatch``. The ``ocrbatch`` console script only calls this main():
-    marked as ``ocrbatch.__main__``, each worker (and each one that replaces a recycled
-    one) no longer imports the whole CLI, Typer and SQLAlchemy included, before its
-    first page (a worker opened 710 files as it started, 310 now; a one-page job took
-    2.06 s, 1.73 s now, means of 4 alternating runs)."""
-    script = sys.modules.get("__main__")
-    if script is not None and script.__spec__ is None and getattr(script, "main", None) is main:
-        script.__spec__ = importlib.machinery.ModuleSpec("ocrbatch.__main__", None)
-
-
 def main() -> None:
-    """Console entry point: OcrbatchError -> one line on stderr and its exit code."""
-    _workers_skip_the_script()
+    """The CLI: OcrbatchError -> one line on stderr and its exit code. (The console
+    script enters through :mod:`ocrbatch.console`, which calls this.)"""
     try:
         app()
     except OcrbatchError as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import multiprocessing
 import queue
 import signal
 import threading
@@ -23,7 +22,6 @@ from concurrent.futures.process import BrokenProcessPool
 import pebble
 import psutil
 
-from ..engines.base import engine_preload
 from ..errors import (
     DocumentError,
     TaskCancelledError,
@@ -36,6 +34,7 @@ from ..errors import (
 )
 from ..model import PageOutcome, PageTask
 from ..pipeline import WorkerSpec, init_worker, process_page, ready
+from . import forkserver
 from .base import GUARD_HINT, preflight
 
 __all__ = ["LocalExecutor", "pool_errors"]
@@ -71,12 +70,10 @@ class LocalExecutor:
 
     def start(self, spec: WorkerSpec | None) -> None:
         preflight("parallel")
-        ctx = multiprocessing.get_context("forkserver")
-        # Imported once in the forkserver, so every (re)started worker forks with the
-        # engine's and preprocessing's libraries (OpenCV) already loaded.
+        # Every (re)started worker forks with the engine's and preprocessing's libraries
+        # (OpenCV) already loaded; the console entry may have started the server already.
         # (A queue worker starts without a spec: each task brings its own engine.)
-        engines = engine_preload(spec.engine) if spec is not None else []
-        ctx.set_forkserver_preload(["ocrbatch.pipeline", "ocrbatch.preprocess", *engines])
+        ctx = forkserver.start(spec.engine if spec is not None else "")
         self._pool = pebble.ProcessPool(
             max_workers=self.workers,
             max_tasks=self.recycle_after,
