@@ -169,11 +169,23 @@ class LocalExecutor:
         return ids
 
     def close(self) -> None:
+        """Let the workers finish and exit. Nothing is in flight by now (the loop
+        collected every outcome), so the join is only pebble's threads (they poll every
+        0.1 s) and the workers' exit: it runs in a thread of its own while the job's
+        files are written (not a daemon: the interpreter waits for it at exit)."""
         self._started()
-        if self._pool is not None:
-            self._pool.close()  # type: ignore[no-untyped-call]
-            self._pool.join(timeout=30)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()  # type: ignore[no-untyped-call]
+            threading.Thread(target=_join, args=(pool,), name="ocrbatch-pool-close").start()
+
+
+def _join(pool: pebble.ProcessPool) -> None:
+    with contextlib.suppress(TimeoutError):  # a worker stuck on exit: its pool stops it
+        pool.join(timeout=30)
+        return
+    pool.stop()  # type: ignore[no-untyped-call]
+    pool.join(timeout=10)
 
 
 def _start(pool: pebble.ProcessPool) -> None:
