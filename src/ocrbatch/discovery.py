@@ -181,18 +181,19 @@ def _describe(item: Candidate, opts: DiscoveryOptions) -> DocumentRef:
 
 def discover(
     inputs: Sequence[str],
-    batch_size: int = 500,
+    per_transaction: int = 500,
     threads: int = 4,
     options: DiscoveryOptions | None = None,
 ) -> Iterator[list[DocumentRef]]:
-    """Batches of documents. Content hashing runs in a few threads (I/O bound, and
+    """Lists of at most ``per_transaction`` documents (the store adds each list in one
+    transaction). Content hashing runs in a few threads (I/O bound, and
     hashlib releases the GIL); page counting reads headers and PDF page trees only.
     A file that cannot be read or counted comes out with ``error`` set."""
     opts = options or DiscoveryOptions()
     paths = iter_paths(inputs, opts.exclude, opts.storage_options)
     describe = functools.partial(_describe_all, opts=opts)
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ocrbatch-hash") as pool:
-        while batch := list(islice(paths, batch_size)):
+        while batch := list(islice(paths, per_transaction)):
             # One slice per thread, not one future per file: on a folder of small or
             # empty files the futures would cost more than the files.
             step = -(-len(batch) // threads)

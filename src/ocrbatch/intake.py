@@ -162,8 +162,8 @@ def _out_place(out: str | os.PathLike[str]) -> str:
     return text.rstrip("/") if is_url(text) else str(Path(text).expanduser().resolve())
 
 
-def ingest(store: Store, job: JobInfo, *, batch: int = 500) -> int:
-    """Discover the job's inputs into the store, ``batch`` documents per transaction.
+def ingest(store: Store, job: JobInfo, *, per_transaction: int = 500) -> int:
+    """Discover the job's inputs into the store, ``per_transaction`` documents at a time.
 
     Safe to repeat after a crash: paths the job already has are skipped, so every
     document is stored exactly once; ocrbatch's own files are never inputs (see
@@ -180,7 +180,7 @@ def ingest(store: Store, job: JobInfo, *, batch: int = 500) -> int:
         storage_options=cfg.storage_options,
     )
     added = 0
-    for docs in discover(job.inputs, batch_size=batch, options=options):
+    for docs in discover(job.inputs, per_transaction=per_transaction, options=options):
         known = store.known_paths(job.id, [d.path for d in docs])
         fresh = [d for d in docs if d.path not in known]
         # The same file given twice (two overlapping roots) is one document.

@@ -211,7 +211,7 @@ def test_store_keeps_rel_paths_unique_and_resume_names_the_same(
     try:
         # uninterrupted, one batch per document
         whole = _job(st, inputs)
-        ingest(st, st.get_job(whole), batch=1)
+        ingest(st, st.get_job(whole), per_transaction=1)
         expected = _rel_paths(st, whole)
         assert expected == {
             str(a): str(a).lstrip("/"),
@@ -232,9 +232,9 @@ def test_store_keeps_rel_paths_unique_and_resume_names_the_same(
 
         monkeypatch.setattr(st, "add_documents", crash_after_one)
         with pytest.raises(RuntimeError):
-            ingest(st, st.get_job(crashed), batch=1)
+            ingest(st, st.get_job(crashed), per_transaction=1)
         monkeypatch.setattr(st, "add_documents", real_add)
-        ingest(st, st.get_job(crashed), batch=1)
+        ingest(st, st.get_job(crashed), per_transaction=1)
         assert _rel_paths(st, crashed) == expected
         # the same rel path twice in one batch: the second gets a name of its own
         job = _job(st, ["x"])

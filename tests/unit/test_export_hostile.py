@@ -366,7 +366,7 @@ def test_a_full_disk_in_a_per_document_format_stops_the_export_in_one_line(
 
     import ocrbatch
     from ocrbatch.errors import OutputError
-    from ocrbatch.exporters import formats
+    from ocrbatch.exporters import registry
     from ocrbatch.service import open_store
 
     src = tmp_path / "in"
@@ -377,7 +377,7 @@ def test_a_full_disk_in_a_per_document_format_stops_the_export_in_one_line(
     def full(doc: Any, dest: Path, options: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(dest))
 
-    monkeypatch.setitem(formats.DOCUMENT_WRITERS, "txt", full)
+    monkeypatch.setitem(registry.DOCUMENT_WRITERS, "txt", full)
     # Not one document's problem: every later file would fail alike.
     with pytest.raises(OutputError, match=r"No space left on device.*ocrbatch export 1"):
         ocrbatch.run([str(src)], tmp_path / "out", db=db_url, config=cfg)

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from .atomic import atomic_writer, publishing, remove_stale_temp_files, temp_prefix
 from .documents import ExportOptions, ExportProblem
-from .formats import (
+from .records import document_record, error_records
+from .registry import (
     DOCUMENT_WRITERS,
     RECORD_FORMATS,
     ExportResult,
-    csv_cell,
     export_all,
     remove_stale_temp_outputs,
 )
-from .records import document_record, error_records
+from .results_csv import csv_cell
 from .summary import build_summary
 
 __all__ = [

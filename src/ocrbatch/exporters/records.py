@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..accuracy import Score, pooled
 
-__all__ = ["PAGE_SEPARATOR", "document_record", "error_records"]
+__all__ = ["PAGE_SEPARATOR", "Outputs", "Raw", "RecordExporter", "document_record", "error_records"]
+
+Raw = Mapping[str, Any]  # a stored document with its page rows
+Outputs = Callable[[Raw], dict[str, str]]  # where a document's own files went (format -> path)
+
+
+class RecordExporter(Protocol):
+    """Writes one file with a record per document into ``out``; returns its path.
+    ``outputs(doc)`` says where the document's per-document files went."""
+
+    def __call__(self, docs: Iterable[Raw], out: Path, outputs: Outputs) -> Path: ...
+
 
 PAGE_SEPARATOR = "\f"  # between the pages of a document's text, as Tesseract's CLI does
 
