@@ -15,9 +15,17 @@ recognition seconds per page.
 ``batch``: milliseconds per line for batches of 1-24 lines 320 and 960 px wide (48 px
 high, as the recogniser takes them), OpenVINO at its own precision.
 
+``models DIR``: the shipped models against other PP-OCR ONNX models (``*_det_*.onnx`` and
+``*_rec_*.onnx`` in DIR, e.g. the PP-OCRv4 ones inside the rapidocr_onnxruntime 1.4.4
+wheel: ``pip download --no-deps rapidocr_onnxruntime==1.4.4`` and unzip it), both
+together and the shipped detector with DIR's recogniser, on the first N pages of each
+source preprocessed as a job does and shrunk as the auto engine shrinks them, OpenVINO
+at its own precision, interleaved page by page.
+
 Usage:
   python bench/ppocr_cpu.py steps --per-source 2
   python bench/ppocr_cpu.py batch
+  python bench/ppocr_cpu.py models DIR --per-source 3
 """
 
 from __future__ import annotations
@@ -173,13 +181,66 @@ def batch() -> None:
             print(f"  width {width}, batch {n}: {ms:.1f}")
 
 
+def other_models(folder: Path, per_source: int) -> None:
+    import ocrbatch.engines.rapidocr as rapid
+    from ocrbatch.engines.routing import _shrunk, page_features, ppocr_scale
+    from ocrbatch.model import PageTask
+    from ocrbatch.preprocess import Preprocessor
+
+    shipped = rapid.model_files()
+    other = {k: next(iter(sorted(folder.rglob(f"*_{k}_*.onnx")))) for k in ("det", "rec")}
+    sets = {
+        "shipped": shipped,
+        f"{other['det'].name} + {other['rec'].name}": {**shipped, **other},
+        f"shipped detector + {other['rec'].name}": {**shipped, "rec": other["rec"]},
+    }
+    variants: dict[str, RapidOcrEngine] = {}
+    for label, files in sets.items():
+        rapid.model_files = lambda files=files: files  # type: ignore[misc]
+        engine = RapidOcrEngine({}, threads=1)
+        engine.open()  # the models are read here
+        variants[label] = engine
+    rapid.model_files = lambda: shipped  # type: ignore[misc]
+    pre = Preprocessor("auto")
+    got: dict[tuple[str, str], list[tuple[Score, float]]] = {}
+    for src in SOURCES:
+        for p in [p for p in pages() if p.source == src][:per_source]:
+            image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
+            scale = ppocr_scale(page_features(image), 10.0, 0.7)
+            image = _shrunk(image, scale) if scale < 1 else image
+            task = PageTask(1, 1, 1, str(p.image), 0, 1)
+            for label, engine in variants.items():  # interleaved: the load hits all alike
+                t = time.perf_counter()
+                page = engine.recognize(image, task)
+                seconds = time.perf_counter() - t
+                s = score(page.text, reference(p), casefold=p.casefold, ignore="~")
+                got.setdefault((src, label), []).append((s, seconds))
+    print("\n| source | pages | models | CER | bag-of-words | s/page |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for src in SOURCES:
+        for label in variants:
+            rows = got.get((src, label))
+            if rows:
+                s = pooled(r[0] for r in rows)
+                t = sum(r[1] for r in rows) / len(rows)
+                print(f"| {src} | {len(rows)} | {label} | {s.cer:.3f} | {s.bow:.3f} | {t:.2f} |")
+    for label in variants:
+        total = sum(r[1] for (_, lab), rows in got.items() if lab == label for r in rows)
+        print(f"{label}: {total:.1f} s in all")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["steps", "batch"])
+    ap.add_argument("what", choices=["steps", "batch", "models"])
+    ap.add_argument("folder", nargs="?", type=Path, help="models: where the other models are")
     ap.add_argument("--per-source", type=int, default=2)
     args = ap.parse_args()
     if args.what == "steps":
         steps(args.per_source)
+    elif args.what == "models":
+        if args.folder is None:
+            ap.error("models needs the folder of the other models")
+        other_models(args.folder, args.per_source)
     else:
         batch()
 
