@@ -45,7 +45,7 @@ from ..errors import (
 from ..model import PageOutcome, PageTask
 from ..pagebatch import DeviceWorker, Prepared, init_prep_worker, prepare_task
 from ..pipeline import WorkerSpec
-from .local import pool_errors
+from .local import pool_errors, stop_pool
 
 __all__ = ["BatchedExecutor", "cuda_devices", "device_main"]
 
@@ -328,10 +328,8 @@ class BatchedExecutor:
         devs, self._dev = self._dev, []
         for dev in devs:
             dev.kill()
-        if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]
-            self._pool.join(timeout=10)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        stop_pool(pool)
         return ids
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ from ..pipeline import WorkerSpec, init_worker, process_page, ready
 from . import forkserver
 from .base import GUARD_HINT, preflight
 
-__all__ = ["LocalExecutor", "pool_errors"]
+__all__ = ["LocalExecutor", "pool_errors", "stop_pool"]
 
 
 class LocalExecutor:
@@ -162,10 +162,8 @@ class LocalExecutor:
         ids = list(self._futures)
         self._futures.clear()
         self._started()
-        if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]
-            self._pool.join(timeout=10)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        stop_pool(pool)
         return ids
 
     def close(self) -> None:
@@ -184,8 +182,14 @@ def _join(pool: pebble.ProcessPool) -> None:
     with contextlib.suppress(TimeoutError):  # a worker stuck on exit: its pool stops it
         pool.join(timeout=30)
         return
-    pool.stop()  # type: ignore[no-untyped-call]
-    pool.join(timeout=10)
+    stop_pool(pool)
+
+
+def stop_pool(pool: pebble.ProcessPool | None) -> None:
+    """Stop ``pool`` now: running tasks are dropped, their workers killed."""
+    if pool is not None:
+        pool.stop()  # type: ignore[no-untyped-call]
+        pool.join(timeout=10)
 
 
 def _start(pool: pebble.ProcessPool) -> None:
