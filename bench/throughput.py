@@ -14,8 +14,12 @@ tesseract-ocr parallel):
   (the same work: each page read once) and as configured (--preprocess);
 - with --wall-pages N (40 by default): `ocrbatch run` on the first N pages, wall clock
   from the command's start, as a ratio to the limit on those pages.
+With --wall-rounds K the side-by-side wall-clock runs are repeated K times in each round
+(the single-process and pool runs are not): the host's swing from run to run is larger
+than the differences measured, and these runs are the short ones.
 Usage: python bench/throughput.py [--workers N] [--model fast|standard] [--rounds 2]
        [--preprocess auto|off|STEPS] [--sources a,b] [--repeat K] [--wall-pages 40]
+       [--wall-rounds 1]
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ def main() -> None:
     ap.add_argument("--sources", default=",".join(SOURCES))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--wall-pages", type=int, default=40)
+    ap.add_argument("--wall-rounds", type=int, default=1)
     ap.add_argument(
         "--repeat",
         type=int,
@@ -153,31 +158,32 @@ def main() -> None:
             par_pages += len(inputs)
             par_run += par["total_time_s"]
             par_engine += par["processing_time_per_page_s"] * len(inputs)
-            # Side by side: GNU parallel, and ocrbatch as a user types it (wall clock).
-            gnu = gnu_parallel(inputs, tmp, args.workers, args.model)
-            times = {
-                "gnu": gnu,
-                "off": cli_run(inputs, tmp, args.workers, args.model, "off", f"off{r}"),
-                "as": cli_run(inputs, tmp, args.workers, args.model, args.preprocess, f"as{r}"),
-            }
-            for k, v in times.items():
-                if v is not None:
-                    wall[k] = wall.get(k, 0.0) + v
-            first = inputs[: args.wall_pages]
-            t_first = cli_run(first, tmp, args.workers, args.model, args.preprocess, f"w{r}")
-            seq_first = sum(
-                json.loads(x)["processing_time"]
-                for x in (seq_out / "results.jsonl").read_text().splitlines()
-                if json.loads(x)["path"] in set(first)
-            )
-            by_first.append(seq_first / args.workers / t_first)
-            print(
-                f"round {r + 1}: wall clock, {len(inputs)} pages: GNU parallel + tesseract CLI "
-                + (f"{gnu:.1f} s" if gnu is not None else "not installed")
-                + f"; ocrbatch run --preprocess off {times['off']:.1f} s, as configured "
-                f"{times['as']:.1f} s; first {len(first)} pages: ocrbatch run {t_first:.1f} s "
-                f"(ratio to the limit, start-up included: {by_first[-1]:.3f})"
-            )
+            for _ in range(args.wall_rounds):
+                # Side by side: GNU parallel, and ocrbatch as a user types it (wall clock).
+                gnu = gnu_parallel(inputs, tmp, args.workers, args.model)
+                times = {
+                    "gnu": gnu,
+                    "off": cli_run(inputs, tmp, args.workers, args.model, "off", f"off{r}"),
+                    "as": cli_run(inputs, tmp, args.workers, args.model, args.preprocess, f"as{r}"),
+                }
+                for k, v in times.items():
+                    if v is not None:
+                        wall[k] = wall.get(k, 0.0) + v
+                first = inputs[: args.wall_pages]
+                t_first = cli_run(first, tmp, args.workers, args.model, args.preprocess, f"w{r}")
+                seq_first = sum(
+                    json.loads(x)["processing_time"]
+                    for x in (seq_out / "results.jsonl").read_text().splitlines()
+                    if json.loads(x)["path"] in set(first)
+                )
+                by_first.append(seq_first / args.workers / t_first)
+                print(
+                    f"round {r + 1}: wall clock, {len(inputs)} pages: GNU parallel + tesseract CLI "
+                    + (f"{gnu:.1f} s" if gnu is not None else "not installed")
+                    + f"; ocrbatch run --preprocess off {times['off']:.1f} s, as configured "
+                    f"{times['as']:.1f} s; first {len(first)} pages: ocrbatch run {t_first:.1f} s "
+                    f"(ratio to the limit, start-up included: {by_first[-1]:.3f})"
+                )
         s_per_page = seq_s / par_pages
         limit = args.workers / s_per_page
         pps = par_pages / par_run
