@@ -6,6 +6,8 @@ sampling, CTC decoding, page layout and the CPU preparation step.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -178,3 +180,47 @@ def test_prepare_keeps_grey_as_one_channel_colour_as_bgr_and_caps_size() -> None
     bilevel.info["dpi"] = (1, 1)
     r = prepare_page(bilevel, 2000)
     assert r.pixels.dtype == np.uint8 and r.pixels.max() == 255 and r.dpi is None
+
+
+@pytest.mark.parametrize("mode", ["SAME_UPPER", "SAME_LOWER"])
+def test_same_padding_of_stride_one_converts_and_agrees_with_onnxruntime(
+    tmp_path: Path, mode: str
+) -> None:
+    """PP-OCRv6's models pad a few 2x2 convolutions and poolings with auto_pad=SAME_UPPER,
+    which onnx2torch refuses: written out as explicit pads, the module computes what
+    onnxruntime computes (odd and even sizes alike)."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import importlib.util
+
+    if importlib.util.find_spec("onnx2torch") is None:  # imported with its torchvision stand-in
+        pytest.skip("onnx2torch is not installed")
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ocrbatch.engines.ppocr.conversion import to_torch
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(size=(4, 3, 2, 2)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[2, 2], auto_pad=mode),
+        helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], auto_pad=mode),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, None])],
+        initializer=[weight],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "same.onnx"
+    onnx.save(model, str(path))
+    module, _meta = to_torch(path, (1, 3, 8, 8))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in ((8, 8), (7, 9)):
+        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        want = session.run(None, {"x": x})[0]
+        with torch.no_grad():
+            got = module(torch.from_numpy(x)).numpy()
+        assert got.shape == want.shape == (1, 4, h, w)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -1,13 +1,16 @@
 """PP-OCR ONNX models -> torch modules, converted once and cached on disk.
 
-The Paddle exports do not convert with ``onnx2torch`` as they are; two graph fixes make
+The Paddle exports do not convert with ``onnx2torch`` as they are; three graph fixes make
 them convert (and agree with onnxruntime to ~1e-6):
 
 1. the weights sit in ``Constant`` nodes, which onnx2torch cannot look up as weights:
    they are moved into graph initializers;
 2. tensor ranks are lost after reshapes (onnx2torch needs them, e.g. for BatchNorm):
    the model runs once in onnxruntime on a small sample with every intermediate tensor
-   as an output, and each tensor's rank is written into ``value_info``.
+   as an output, and each tensor's rank is written into ``value_info``;
+3. onnx2torch does not implement ``auto_pad=SAME_UPPER`` (PP-OCRv6's models have it on a
+   few 2x2 convolutions and poolings of stride 1): where the stride is 1 the padding does
+   not depend on the input's size, so it is written out as explicit ``pads``.
 
 onnx2torch imports torchvision for two operators (NMS, RoiAlign) that PP-OCR never uses.
 torchvision must match the torch build exactly (PyPI's does not import beside the CPU
@@ -36,7 +39,7 @@ from ...errors import ConfigError
 __all__ = ["TupleSlice", "cache_dir", "file_sha256", "import_onnx2torch", "load_module", "to_torch"]
 
 # Bump when the conversion itself changes, so that old cache files are not reused.
-_RECIPE = "v1"
+_RECIPE = "v2"
 
 
 def cache_dir(option: str | None = None) -> Path:
@@ -105,6 +108,27 @@ def _constants_to_initializers(model: Any) -> None:
             keep.append(node)
     del graph.node[:]
     graph.node.extend(keep)
+
+
+def _explicit_same_pads(model: Any) -> None:
+    from onnx import helper
+
+    for node in model.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        mode = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
+        if mode not in ("SAME_UPPER", "SAME_LOWER") or "kernel_shape" not in attrs:
+            continue
+        kernel = list(attrs["kernel_shape"].ints)
+        strides = list(attrs["strides"].ints) if "strides" in attrs else [1] * len(kernel)
+        dilations = list(attrs["dilations"].ints) if "dilations" in attrs else [1] * len(kernel)
+        if any(s != 1 for s in strides):
+            continue  # size-dependent padding: left to onnx2torch (which refuses it)
+        total = [(k - 1) * d for k, d in zip(kernel, dilations, strict=True)]
+        small = [t // 2 for t in total]
+        big = [t - h for t, h in zip(total, small, strict=True)]
+        begin, end = (small, big) if mode == "SAME_UPPER" else (big, small)
+        node.attribute.remove(attrs["auto_pad"])
+        node.attribute.append(helper.make_attribute("pads", begin + end))
 
 
 def _write_ranks(model: Any, sample: Any) -> None:
@@ -188,6 +212,7 @@ def to_torch(onnx_path: Path, sample_shape: tuple[int, ...]) -> tuple[Any, dict[
     model = onnx.load(str(onnx_path))
     meta = {p.key: p.value for p in model.metadata_props}
     _constants_to_initializers(model)
+    _explicit_same_pads(model)
     sample = np.random.default_rng(0).uniform(-1, 1, sample_shape).astype(np.float32)
     _write_ranks(model, sample)
     with warnings.catch_warnings():
