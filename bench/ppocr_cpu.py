@@ -35,6 +35,7 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +184,6 @@ def batch() -> None:
 
 def other_models(folder: Path, per_source: int) -> None:
     import ocrbatch.engines.rapidocr as rapid
-    from ocrbatch.engines.routing import _shrunk, page_features, ppocr_scale
-    from ocrbatch.model import PageTask
-    from ocrbatch.preprocess import Preprocessor
 
     shipped = rapid.model_files()
     other = {k: next(iter(sorted(folder.rglob(f"*_{k}_*.onnx")))) for k in ("det", "rec")}
@@ -201,30 +199,43 @@ def other_models(folder: Path, per_source: int) -> None:
         engine.open()  # the models are read here
         variants[label] = engine
     rapid.model_files = lambda: shipped  # type: ignore[misc]
+    read_interleaved(variants, per_source, shrink=True)
+
+
+def read_interleaved(engines: Mapping[str, Any], per_source: int, *, shrink: bool) -> None:
+    """The first ``per_source`` pages of each source, preprocessed as a job does by
+    default (and, with ``shrink``, shrunk as the auto engine shrinks pages for PP-OCR),
+    read by each engine in turn, page by page (interleaved: the host's load hits all
+    alike). Prints CER / bag-of-words and s/page per source and engine, then each
+    engine's total seconds."""
+    from ocrbatch.engines.routing import _shrunk, page_features, ppocr_scale
+    from ocrbatch.model import PageTask
+    from ocrbatch.preprocess import Preprocessor
+
     pre = Preprocessor("auto")
     got: dict[tuple[str, str], list[tuple[Score, float]]] = {}
     for src in SOURCES:
         for p in [p for p in pages() if p.source == src][:per_source]:
             image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
-            scale = ppocr_scale(page_features(image), 10.0, 0.7)
+            scale = ppocr_scale(page_features(image), 10.0, 0.7) if shrink else 1.0
             image = _shrunk(image, scale) if scale < 1 else image
             task = PageTask(1, 1, 1, str(p.image), 0, 1)
-            for label, engine in variants.items():  # interleaved: the load hits all alike
+            for label, engine in engines.items():
                 t = time.perf_counter()
                 page = engine.recognize(image, task)
                 seconds = time.perf_counter() - t
                 s = score(page.text, reference(p), casefold=p.casefold, ignore="~")
                 got.setdefault((src, label), []).append((s, seconds))
-    print("\n| source | pages | models | CER | bag-of-words | s/page |")
+    print("\n| source | pages | engine | CER | bag-of-words | s/page |")
     print("| --- | --- | --- | --- | --- | --- |")
     for src in SOURCES:
-        for label in variants:
+        for label in engines:
             rows = got.get((src, label))
             if rows:
                 s = pooled(r[0] for r in rows)
                 t = sum(r[1] for r in rows) / len(rows)
                 print(f"| {src} | {len(rows)} | {label} | {s.cer:.3f} | {s.bow:.3f} | {t:.2f} |")
-    for label in variants:
+    for label in engines:
         total = sum(r[1] for (_, lab), rows in got.items() if lab == label for r in rows)
         print(f"{label}: {total:.1f} s in all")
 

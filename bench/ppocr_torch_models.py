@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import SOURCES, pages, reference
-from ocrbatch.accuracy import Score, pooled, score
 from ocrbatch.engines.base import engine_class
 from ocrbatch.engines.rapidocr import model_files
-from ocrbatch.model import PageTask
-from ocrbatch.preprocess import Preprocessor
-from ocrbatch.tools.images import load_image
+from ppocr_cpu import read_interleaved
 
 
 def main() -> None:
@@ -41,27 +36,7 @@ def main() -> None:
         engine = engine_class(name)(opts, threads=1)
         engine.open()  # converted (once, then cached) and loaded here, before the clock
         engines[label] = engine
-    pre = Preprocessor("auto")
-    got: dict[tuple[str, str], list[tuple[Score, float]]] = {}
-    for src in SOURCES:
-        for p in [p for p in pages() if p.source == src][: args.per_source]:
-            image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
-            task = PageTask(1, 1, 1, str(p.image), 0, 1)
-            for label, engine in engines.items():  # interleaved: the load hits all alike
-                t = time.perf_counter()
-                page = engine.recognize(image, task)
-                seconds = time.perf_counter() - t
-                s = score(page.text, reference(p), casefold=p.casefold, ignore="~")
-                got.setdefault((src, label), []).append((s, seconds))
-    print("| source | pages | engine, models | CER | bag-of-words | s/page |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for src in SOURCES:
-        for label in engines:
-            rows = got.get((src, label))
-            if rows:
-                s = pooled(r[0] for r in rows)
-                t = sum(r[1] for r in rows) / len(rows)
-                print(f"| {src} | {len(rows)} | {label} | {s.cer:.3f} | {s.bow:.3f} | {t:.2f} |")
+    read_interleaved(engines, args.per_source, shrink=False)
 
 
 if __name__ == "__main__":

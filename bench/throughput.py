@@ -158,6 +158,11 @@ def main() -> None:
             par_pages += len(inputs)
             par_run += par["total_time_s"]
             par_engine += par["processing_time_per_page_s"] * len(inputs)
+            # The first pages' single-process seconds: the limit of the short runs below.
+            first = inputs[: args.wall_pages]
+            wanted = set(first)
+            records = [json.loads(x) for x in (seq_out / "results.jsonl").read_text().splitlines()]
+            seq_first = sum(rec["processing_time"] for rec in records if rec["path"] in wanted)
             for _ in range(args.wall_rounds):
                 # Side by side: GNU parallel, and ocrbatch as a user types it (wall clock).
                 gnu = gnu_parallel(inputs, tmp, args.workers, args.model)
@@ -169,13 +174,7 @@ def main() -> None:
                 for k, v in times.items():
                     if v is not None:
                         wall[k] = wall.get(k, 0.0) + v
-                first = inputs[: args.wall_pages]
                 t_first = cli_run(first, tmp, args.workers, args.model, args.preprocess, f"w{r}")
-                seq_first = sum(
-                    json.loads(x)["processing_time"]
-                    for x in (seq_out / "results.jsonl").read_text().splitlines()
-                    if json.loads(x)["path"] in set(first)
-                )
                 by_first.append(seq_first / args.workers / t_first)
                 print(
                     f"round {r + 1}: wall clock, {len(inputs)} pages: GNU parallel + tesseract CLI "
