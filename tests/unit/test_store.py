@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -99,6 +101,15 @@ def test_schema_head_is_alembics_head_and_a_store_there_opens_without_alembic(
         ScriptDirectory.from_config(Config(str(ini))).get_current_head() == store_module.SCHEMA_HEAD
     )
     assert st._revision() == store_module.SCHEMA_HEAD
+    # A new process opening this store (now at the head) never imports Alembic.
+    probe = (
+        "import sys; from ocrbatch.store import Store; Store(sys.argv[1]).close(); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, st.url], check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_migrations_build_exactly_the_declared_schema(st: Store) -> None:
