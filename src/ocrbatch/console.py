@@ -28,7 +28,26 @@ def main() -> None:
         forkserver.start(engine or None)
     from .cli.app import main as cli_main  # the whole CLI: imported here, after the start
 
-    cli_main()
+    try:
+        cli_main()
+    finally:
+        _skip_final_collections()
+
+
+def _skip_final_collections() -> None:
+    """Let the interpreter exit without its final garbage collections.
+
+    As Python exits it clears every module and runs full collections over everything
+    the CLI loaded (Typer, Rich, SQLAlchemy, pydantic: some 70,000 objects): about 0.12 s
+    of CPU on the dev machine after the command's last output, for every command. Frozen
+    objects (``gc.freeze``) are left out of those collections. Everything else still
+    runs: atexit handlers, logging's shutdown, multiprocessing's cleanup, stream flushes;
+    what is skipped is only finding reference cycles in memory that is about to be
+    returned to the system. The store and every output file are closed by the command
+    before this (context managers), never left to a collector."""
+    import gc
+
+    gc.freeze()
 
 
 def pool_engine(args: list[str]) -> str | None:

@@ -36,12 +36,13 @@ def test_which_commands_start_the_forkserver_early(args: list[str], engine: str 
 
 
 PROBE = """
-import multiprocessing, sys
+import gc, multiprocessing, sys
 from ocrbatch.executors import forkserver
 
 def loaded(q):
     q.put(sorted(m for m in ("ocrbatch.pipeline", "ocrbatch.engines.tesseract", "tesserocr",
-                             "sqlalchemy", "typer") if m in sys.modules))
+                             "sqlalchemy", "typer") if m in sys.modules)
+          + ["frozen"] * (gc.get_freeze_count() > 1000))  # the server's imports (warm.py)
 
 if __name__ == "__main__":
     ctx = forkserver.start(sys.argv[1])
@@ -57,9 +58,9 @@ if __name__ == "__main__":
 @pytest.mark.parametrize(
     ("engine", "expected"),
     [
-        ("tesseract", "ocrbatch.engines.tesseract ocrbatch.pipeline tesserocr"),
-        ("", "ocrbatch.pipeline"),  # a queue worker: each task brings its own engine
-        ("no-such-engine", "ocrbatch.pipeline"),  # the command reports it; the server lives
+        ("tesseract", "ocrbatch.engines.tesseract ocrbatch.pipeline tesserocr frozen"),
+        ("", "ocrbatch.pipeline frozen"),  # a queue worker: each task brings its own engine
+        ("no-such-engine", "ocrbatch.pipeline frozen"),  # the command reports it; the server lives
     ],
 )
 def test_workers_fork_with_the_engine_loaded_and_never_the_cli(
@@ -76,3 +77,27 @@ def test_workers_fork_with_the_engine_loaded_and_never_the_cli(
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == expected.split()
+
+
+EXIT_PROBE = """
+import atexit, gc, sys
+from ocrbatch import console
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 1000))
+sys.argv = ["ocrbatch", *sys.argv[1:]]
+console.main()
+"""
+
+
+@pytest.mark.parametrize("args", [["jobs", "--help"], ["status", "999999", "--db", "DB"]])
+def test_the_entry_exits_without_the_final_collections(tmp_path: Path, args: list[str]) -> None:
+    """After the command (its exit code kept, a failing one too), what the CLI loaded is
+    frozen: the interpreter's exit does not collect it (console._skip_final_collections)."""
+    script = tmp_path / "probe.py"
+    script.write_text(EXIT_PROBE)
+    args = [a.replace("DB", f"sqlite:///{tmp_path / 'x.db'}") for a in args]
+    out = subprocess.run(
+        [sys.executable, str(script), *args], check=False, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert out.stdout.strip().endswith("frozen at exit: True"), out.stdout + out.stderr
+    assert (out.returncode == 0) == (args[0] == "jobs"), out.stderr

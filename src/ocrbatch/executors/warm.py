@@ -8,6 +8,7 @@ break every worker."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 
@@ -31,5 +32,14 @@ def _import_engine(name: str) -> None:
 
 
 _name = os.environ.get(ENGINE_ENV)
-if _name:
-    _import_engine(_name)
+if _name is not None:  # in the forkserver
+    if _name:
+        _import_engine(_name)
+    # The last preload: what the server imported is frozen (gc.freeze, as the gc
+    # module's documentation advises before forking without exec). The workers'
+    # collections then never walk those objects (nor touch, and so copy, the pages they
+    # share with the server), and the server exits without collecting them: it holds
+    # the command's stdout and stderr until it has exited, so a caller reading them (a
+    # pipe, ``$(ocrbatch ...)``, subprocess) waited 0.05-0.09 s more for its final
+    # collections (dev machine, a 3-page job; 0.015-0.024 s frozen).
+    gc.freeze()
