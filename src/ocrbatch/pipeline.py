@@ -44,6 +44,7 @@ __all__ = [
     "init_worker",
     "load_page",
     "on_original_page",
+    "open_before_fork",
     "process_page",
     "ready",
 ]
@@ -59,6 +60,9 @@ _worker_id = ""
 # each time the pages of two jobs alternate, and bounds the memory.
 _built: list[tuple[WorkerSpec, Engine, Preprocessor | None, PageCache | None]] = []
 _BUILT_MAX = 2
+# An engine opened with default options in the pool's forkserver, before the workers
+# forked (:func:`open_before_fork`): the first spec it can serve takes it over.
+_forked_engine: tuple[str, Engine] | None = None
 
 
 def init_worker(
@@ -110,13 +114,44 @@ def _use(spec: WorkerSpec) -> None:
             break
     else:
         _set_threads(spec.threads)
-        cls = engine_class(spec.engine)
-        engine = cls(spec.engine_options, timeout=spec.timeout, threads=spec.threads)
-        engine.open()
+        engine = _take_forked_engine(spec)
+        if engine is None:
+            cls = engine_class(spec.engine)
+            engine = cls(spec.engine_options, timeout=spec.timeout, threads=spec.threads)
+            engine.open()
         _built.insert(0, (spec, engine, *_init_preprocess(spec)))
         while len(_built) > _BUILT_MAX:
             _built.pop()[1].close()
     _spec, _engine, _pre, _cache = _built[0]
+
+
+def open_before_fork(name: str) -> None:
+    """In the pool's forkserver, after its imports: open engine ``name`` with its default
+    options if it declares ``opens_before_fork``, so that every worker forks with it
+    open (a worker's first page then waits for no model: Tesseract's took 0.076 s to
+    open on the dev machine, on the critical path of a job's start) and its model pages
+    are shared by the workers until one writes them. Never raises (see warm.py)."""
+    global _forked_engine
+    try:
+        cls = engine_class(name)
+        if cls.opens_before_fork:
+            engine = cls({}, timeout=None, threads=1)
+            engine.open()
+            _forked_engine = (name, engine)
+    except Exception:  # noqa: S110 - the worker builds its engine as it always did
+        pass
+
+
+def _take_forked_engine(spec: WorkerSpec) -> Engine | None:
+    """The engine opened before the fork, if it can serve ``spec`` (taken once)."""
+    global _forked_engine
+    if _forked_engine is None or _forked_engine[0] != spec.engine:
+        return None
+    engine = _forked_engine[1]
+    if not engine.takes_over(spec.engine_options, timeout=spec.timeout, threads=spec.threads):
+        return None
+    _forked_engine = None
+    return engine
 
 
 def _init_preprocess(spec: WorkerSpec) -> tuple[Preprocessor, PageCache | None]:

@@ -42,7 +42,9 @@ from ocrbatch.executors import forkserver
 def loaded(q):
     q.put(sorted(m for m in ("ocrbatch.pipeline", "ocrbatch.engines.tesseract", "tesserocr",
                              "sqlalchemy", "typer") if m in sys.modules)
-          + ["frozen"] * (gc.get_freeze_count() > 1000))  # the server's imports (warm.py)
+          + ["frozen"] * (gc.get_freeze_count() > 1000)  # the server's imports (warm.py)
+          + ["opened"] * (getattr(sys.modules.get("ocrbatch.pipeline"), "_forked_engine", None)
+                          is not None))  # the engine opened before the fork
 
 if __name__ == "__main__":
     ctx = forkserver.start(sys.argv[1])
@@ -58,7 +60,7 @@ if __name__ == "__main__":
 @pytest.mark.parametrize(
     ("engine", "expected"),
     [
-        ("tesseract", "ocrbatch.engines.tesseract ocrbatch.pipeline tesserocr frozen"),
+        ("tesseract", "ocrbatch.engines.tesseract ocrbatch.pipeline tesserocr frozen opened"),
         ("", "ocrbatch.pipeline frozen"),  # a queue worker: each task brings its own engine
         ("no-such-engine", "ocrbatch.pipeline frozen"),  # the command reports it; the server lives
     ],

@@ -63,6 +63,9 @@ class Engine(Protocol):
     reads_image: bool
     # A stand-in for tests (`ocrbatch engines` lists it only with --all).
     for_tests: ClassVar[bool]
+    # open() may run in the pool's forkserver (it starts no thread, holds no device):
+    # workers then fork with an engine of default options already open (see takes_over).
+    opens_before_fork: ClassVar[bool]
 
     def __init__(
         self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
@@ -87,6 +90,13 @@ class Engine(Protocol):
 
     def open(self) -> None: ...
 
+    def takes_over(
+        self, options: Mapping[str, Any], *, timeout: float | None, threads: int
+    ) -> bool:
+        """Become the engine for these settings without loading anything again, and say
+        so; False when it cannot (other options): the worker then builds one."""
+        ...
+
     def recognize(self, image: Any, task: PageTask) -> PageText: ...
 
     def close(self) -> None: ...
@@ -103,6 +113,7 @@ class EngineBase:
     batched: ClassVar[bool] = False
     reads_image: bool = True
     for_tests: ClassVar[bool] = False
+    opens_before_fork: ClassVar[bool] = False
 
     @classmethod
     def check(cls, options: Mapping[str, Any]) -> None:
@@ -118,6 +129,12 @@ class EngineBase:
 
     def open(self) -> None:
         """Nothing to load by default."""
+
+    def takes_over(
+        self, options: Mapping[str, Any], *, timeout: float | None, threads: int
+    ) -> bool:
+        """Never by default: each worker builds its own engine."""
+        return False
 
     def close(self) -> None:
         """Nothing to release by default."""
@@ -162,6 +179,7 @@ _CAPABILITIES = (
     "batched",
     "reads_image",
     "for_tests",
+    "opens_before_fork",
     "check",
     "info",
     "pages_per_batch",

@@ -52,6 +52,8 @@ class TesseractEngine(EngineBase):
     options_model: ClassVar[type[TesseractOptions]] = TesseractOptions
     memory_per_worker_mb: ClassVar[int] = 400
     preload: ClassVar[tuple[str, ...]] = ("tesserocr",)
+    # tesserocr's Tesseract has no OpenMP: an open API is memory only, safe to fork.
+    opens_before_fork: ClassVar[bool] = True
 
     def __init__(
         self, options: Mapping[str, Any], *, timeout: float | None = None, threads: int = 1
@@ -103,6 +105,16 @@ class TesseractEngine(EngineBase):
                 raise ConfigError(f"unknown Tesseract variable {k!r}")
         # Tesseract then spaces words as they were on the page: its own text, always.
         self._own_spacing = o.variables.get("preserve_interword_spaces", "0") not in ("", "0")
+
+    def takes_over(
+        self, options: Mapping[str, Any], *, timeout: float | None, threads: int
+    ) -> bool:
+        """The same model, languages, segmentation and variables: only the page timeout
+        (read per page) changes; ``threads`` does not matter (no OpenMP)."""
+        if self._api is None or TesseractOptions(**options) != self.options:
+            return False
+        self.timeout = timeout
+        return True
 
     def close(self) -> None:
         if self._api is not None:

@@ -27,6 +27,9 @@ def _import_engine(name: str) -> None:
             return  # served by the batch executor, whose forkserver must not load torch
         for module in engine_preload(name):
             importlib.import_module(module)
+        from ..pipeline import open_before_fork
+
+        open_before_fork(name)  # an engine that declares opens_before_fork
     except Exception:  # noqa: S110 - see the module docstring
         pass
 
