@@ -1,0 +1,257 @@
+"""PP-OCR's detector with Tesseract's recogniser, measured: PP-OCR finds the text lines,
+Tesseract reads each line crop (one line, PSM 7), and only the lines Tesseract is unsure
+of are read by PP-OCR's recogniser. Would that reach PP-OCR's accuracy at less of its
+cost (issue 16)? The line-routing bench (bench/line_routing.py) showed that what
+Tesseract gets wrong on receipts and forms is where the lines are, not what they say,
+and that PP-OCR's recogniser is most of its cost; this is the converse route.
+
+1. Every corpus page, preprocessed as a job does by default (``--preprocess auto``), is
+   read in this process, one thread: by Tesseract (fast model, the page), by PP-OCR on
+   the whole page as the auto engine reads it (RapidOCR, OpenVINO, shrunk to 10-px
+   letters), and, within that same PP-OCR call, each line crop the detector found is
+   also read by Tesseract (the crop enlarged back to the page's own scale, PSM 7) and
+   its mean word confidence kept. Times: Tesseract's page; PP-OCR's detection (its
+   call less the recogniser); Tesseract per line; the recogniser's time shared among
+   the lines by their width at 48 px high. Kept in a JSON-lines file (``--data``;
+   reused when it exists).
+2. For thresholds on Tesseract's line confidence: each line's text is Tesseract's where
+   its confidence reaches the threshold, else the recogniser's; the page's text is put
+   together from PP-OCR's boxes by ocrbatch's reading order (engines/layout.py, as the
+   rapidocr engine does), scored pooled per source. Main error as the issue defines it
+   (CER for sroie and oldbooks, bag-of-words for the others) and, in brackets, as a
+   multiple of the best variant's; cost = engine seconds over all pages as a multiple
+   of Tesseract's (the page read). The auto engine's routing is not applied: every
+   page goes each way, and the per-source figures say where the route would pay.
+
+Usage: python bench/detector_lines.py [--data /tmp/detector-lines.jsonl] [--rebuild]
+       [--per-source N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import SOURCES, pages, reference
+from ocrbatch.accuracy import pooled, score
+
+MAIN = {"sroie": "cer", "oldbooks": "cer"}  # the others: bag-of-words
+
+
+def build(path: Path, per_source: int) -> None:
+    import cv2
+    import tesserocr
+    from PIL import Image
+
+    from ocrbatch.engines.routing import AutoEngine, page_features, ppocr_scale
+    from ocrbatch.model import PageTask
+    from ocrbatch.preprocess import Preprocessor
+    from ocrbatch.tools.images import load_image
+    from ocrbatch.tools.tessimage import set_image
+
+    auto = AutoEngine({}, threads=1)
+    auto.open()
+    tess = auto._engine("tesseract")
+    if not auto.ppocr_available():
+        raise SystemExit("no PP-OCR engine can run here (pip install -e '.[rapidocr]')")
+    ocr = auto._engine("ppocr")._ocr  # type: ignore[attr-defined]
+    api = tess._api  # type: ignore[attr-defined]
+    real_rec = ocr.recognize_txt
+    pre = Preprocessor("auto")
+    o = auto.options
+    seen: dict[str, int] = {}
+    with path.open("w", encoding="utf-8") as out:
+        for p in pages():
+            seen[p.source] = seen.get(p.source, 0) + 1
+            if per_source and seen[p.source] > per_source:
+                continue
+            image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
+            task = PageTask(1, 1, 1, str(p.image), 0, 1)
+            f = page_features(image)
+            t = time.perf_counter()
+            page = tess.recognize(image, task)
+            tess_s = time.perf_counter() - t
+            scale = ppocr_scale(f, o.ppocr_letter_height, o.ppocr_min_scale)
+            lines: list[dict[str, Any]] = []
+            took = {"rec": 0.0}
+
+            def recognize_txt(
+                crops: list[Any],
+                lines: list[dict[str, Any]] = lines,
+                took: dict[str, float] = took,
+                scale: float = scale,
+            ) -> Any:
+                t0 = time.perf_counter()
+                res = real_rec(crops)
+                took["rec"] = time.perf_counter() - t0
+                widths = [c.shape[1] * 48 / max(1, c.shape[0]) for c in crops]
+                api.SetPageSegMode(tesserocr.PSM.SINGLE_LINE)
+                try:
+                    for crop, txt, sc, wd in zip(crops, res.txts, res.scores, widths, strict=False):
+                        big = crop
+                        k = scale / _CAPTURE["ratio"]  # the crop's size to the page's
+                        if k < 0.999:
+                            size = (round(crop.shape[1] / k), round(crop.shape[0] / k))
+                            big = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
+                        grey = big if big.ndim == 2 else cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)
+                        t1 = time.perf_counter()
+                        set_image(api, Image.fromarray(grey))
+                        api.Recognize()
+                        try:
+                            ttext = api.GetUTF8Text()
+                        except RuntimeError:
+                            ttext = ""
+                        conf = max(0, api.MeanTextConf()) / 100.0
+                        lines.append({"rec": str(txt), "rec_score": float(sc),
+                                      "rec_s": took["rec"] * wd / (sum(widths) or 1),
+                                      "tess": " ".join(ttext.split()), "tess_conf": conf,
+                                      "tess_s": time.perf_counter() - t1})  # fmt: skip
+                finally:
+                    api.SetPageSegMode(tess.options.psm)
+                return res
+
+            ocr.recognize_txt = recognize_txt
+            try:
+                t = time.perf_counter()
+                whole = auto.read_ppocr(image, task, f)
+                call_s = time.perf_counter() - t
+            finally:
+                ocr.recognize_txt = real_rec
+            tess_lines_s = sum(ln["tess_s"] for ln in lines)
+            pp_s = call_s - tess_lines_s
+            det_s = pp_s - took["rec"]
+            boxes = _CAPTURE["boxes"]  # every line's, on the page given to RapidOCR
+            assert len(boxes) == len(lines), (len(boxes), len(lines))
+            row = {"source": p.source, "id": p.image.stem, "casefold": p.casefold,
+                   "ref": reference(p), "tess_text": page.text, "tess_s": tess_s,
+                   "pp_text": whole.text, "pp_s": pp_s, "det_s": det_s,
+                   "size": list(image.size), "scale": scale, "boxes": boxes,
+                   "lines": lines}  # fmt: skip
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(f"{p.source} {p.image.stem}: Tesseract {tess_s:.2f} s, PP-OCR {pp_s:.2f} s "
+                  f"(detection {det_s:.2f}), Tesseract on its {len(lines)} lines "
+                  f"{tess_lines_s:.2f} s", flush=True)  # fmt: skip
+
+
+_CAPTURE: dict[str, Any] = {}
+
+
+def _install_capture() -> None:
+    """Keep, of each RapidOCR call, the scale of its own resizing (the crops' scale) and
+    every detected line's box on the image it was given (before lines whose
+    recognised text is empty are dropped)."""
+    import rapidocr.main as rmain
+
+    real_detect, real_final = rmain.RapidOCR.detect_and_crop, rmain.RapidOCR.build_final_output
+
+    def detect_and_crop(self: Any, img: Any, op_record: Any) -> Any:
+        _CAPTURE["ratio"] = float(op_record["preprocess"]["ratio_h"])
+        return real_detect(self, img, op_record)
+
+    def build_final_output(self: Any, ori_img: Any, det_res: Any, *rest: Any) -> Any:
+        h, w = ori_img.shape[:2]
+        boxes = det_res.boxes
+        if boxes is None:
+            _CAPTURE["boxes"] = []
+        else:
+            op_record = rest[-1]
+            mapped = rmain.map_boxes_to_original(boxes.copy(), op_record, h, w)
+            _CAPTURE["boxes"] = [[list(map(float, pt)) for pt in q] for q in mapped.tolist()]
+        return real_final(self, ori_img, det_res, *rest)
+
+    rmain.RapidOCR.detect_and_crop = detect_and_crop  # type: ignore[method-assign]
+    rmain.RapidOCR.build_final_output = build_final_output  # type: ignore[method-assign]
+
+
+def page_of(row: dict[str, Any], below: float) -> tuple[str, float]:
+    """The page's text with each line Tesseract's when its confidence reaches ``below``,
+    else the recogniser's; its cost in seconds."""
+    from types import SimpleNamespace
+
+    from ocrbatch.engines.rapidocr import page_from_output
+
+    cost = row["det_s"]
+    txts, scores = [], []
+    for ln in row["lines"]:
+        cost += ln["tess_s"]
+        if ln["tess_conf"] >= below and ln["tess"]:
+            txts.append(ln["tess"])
+            scores.append(1.0)
+        else:
+            cost += ln["rec_s"]
+            txts.append(ln["rec"])
+            scores.append(ln["rec_score"])
+    w, h = row["size"]
+    s = row["scale"]
+    output = SimpleNamespace(boxes=row["boxes"], txts=txts, scores=scores, word_results=None)
+    return page_from_output(output, round(w * s), round(h * s)).text, cost
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    variants: dict[str, Any] = {
+        "Tesseract": lambda r: (r["tess_text"], r["tess_s"]),
+        "PP-OCR, whole page": lambda r: (r["pp_text"], r["pp_s"]),
+        "PP-OCR's lines, as rebuilt here": lambda r: page_of(r, 2.0),
+    }
+    for below in (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
+        variants[f"PP-OCR's lines, Tesseract's text where its confidence >= {below:g}"] = (
+            lambda r, b=below: page_of(r, b)
+        )
+    errors: dict[str, dict[str, float]] = {}
+    costs: dict[str, dict[str, float]] = {}
+    for name, fn in variants.items():
+        errors[name], costs[name] = {}, {}
+        for src in SOURCES:
+            scores, cost = [], 0.0
+            for r in (r for r in rows if r["source"] == src):
+                text, c = fn(r)
+                cost += c
+                scores.append(score(text, r["ref"], casefold=r["casefold"], ignore="~"))
+            if scores:
+                sc = pooled(scores)
+                errors[name][src] = sc.cer if MAIN.get(src) == "cer" else sc.bow
+                costs[name][src] = cost
+    srcs = [s for s in SOURCES if s in errors["Tesseract"]]
+    best = {s: min(e[s] for e in errors.values()) for s in srcs}
+    print("\nmain error (x best); cost x Tesseract's on that source")
+    print("\n| variant | " + " | ".join(srcs) + " | all pages, cost |")
+    print("| --- |" + " --- |" * (len(srcs) + 1))
+    tess_all = sum(costs["Tesseract"].values())
+    for name in variants:
+        cells = " | ".join(
+            f"{errors[name][s]:.3f} ({errors[name][s] / best[s]:.2f}), "
+            f"{costs[name][s] / costs['Tesseract'][s]:.2f}x"
+            for s in srcs
+        )
+        print(f"| {name} | {cells} | {sum(costs[name].values()) / tess_all:.2f}x |")
+    n = sum(len(r["lines"]) for r in rows)
+    per_line = {k: sum(ln[k] for r in rows for ln in r["lines"]) / max(1, n) * 1000
+                for k in ("tess_s", "rec_s")}  # fmt: skip
+    print(f"\n{len(rows)} pages, {n} lines; Tesseract per line {per_line['tess_s']:.1f} ms, "
+          f"recogniser per line {per_line['rec_s']:.1f} ms, detection per page "
+          f"{sum(r['det_s'] for r in rows) / len(rows):.2f} s")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    default = Path(tempfile.gettempdir()) / "detector-lines.jsonl"
+    ap.add_argument("--data", type=Path, default=default)
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--per-source", type=int, default=0, help="the first N pages of each source")
+    args = ap.parse_args()
+    if args.rebuild or not args.data.is_file():
+        _install_capture()
+        build(args.data, args.per_source)
+    report([json.loads(x) for x in args.data.read_text(encoding="utf-8").splitlines()])
+
+
+if __name__ == "__main__":
+    main()
