@@ -82,3 +82,20 @@ def test_the_corpus_pages_too(api: object, corpus: Path) -> None:
         if walked != own:
             differ.append(image.name)
     assert not differ
+
+
+def test_preserve_interword_spaces_keeps_tesseracts_own_text() -> None:
+    """Tesseract then writes runs of spaces as they were on the page, which the walk
+    does not: the engine asks Tesseract for its text."""
+    from ocrbatch.engines.tesseract import TesseractEngine
+    from ocrbatch.model import PageTask
+
+    engine = TesseractEngine({"variables": {"preserve_interword_spaces": "1"}})
+    engine.open()
+    try:
+        image = load_image(str(SAMPLES / "phototest.tif"), 0, max_pixels=10**9)
+        page = engine.recognize(image, PageTask(1, 1, 1, "p", 0, 1))
+        assert page.text == engine._api.GetUTF8Text()
+        assert engine._own_spacing
+    finally:
+        engine.close()

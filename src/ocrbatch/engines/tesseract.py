@@ -178,7 +178,7 @@ def _layout(api: Any, tesserocr: Any) -> tuple[list[Block], str | None]:
     left out), which saves Tesseract a second pass over the page: about 5 ms a page, 1%
     of the engine's time on the dev corpus. It was the same text, to the byte, on all
     90 dev pages (corpus, tests/data, samples) at page segmentation modes 3, 4, 6 and
-    11 (tests/unit/test_tesseract_text.py holds the comparison); scripts past
+    11 (tests/integration/test_tesseract_text.py holds the comparison); scripts in
     ``_OWN_TEXT_SCRIPTS`` and ``preserve_interword_spaces`` get Tesseract's own text."""
     ril = tesserocr.RIL
     it = api.GetIterator()
