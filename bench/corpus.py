@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ocrbatch.accuracy import Score, pooled, score
 
@@ -33,6 +35,25 @@ def pages(sources: tuple[str, ...] = SOURCES) -> list[Page]:
         for r in rows
         if r["source"] in sources
     ]
+
+
+def prepared(per_source: int = 0) -> Iterator[tuple[Page, Any, Any, Any]]:
+    """Each corpus page (the first ``per_source`` of each source; 0: all) preprocessed as a
+    job does by default (``--preprocess auto``): the page, its image, a task for it and
+    its features as the auto engine measures them."""
+    from ocrbatch.engines.routing import page_features
+    from ocrbatch.model import PageTask
+    from ocrbatch.preprocess import Preprocessor
+    from ocrbatch.tools.images import load_image
+
+    pre = Preprocessor("auto")
+    seen: dict[str, int] = {}
+    for p in pages():
+        seen[p.source] = seen.get(p.source, 0) + 1
+        if per_source and seen[p.source] > per_source:
+            continue
+        image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
+        yield p, image, PageTask(1, 1, 1, str(p.image), 0, 1), page_features(image)
 
 
 def reference(page: Page) -> str:

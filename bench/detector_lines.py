@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import SOURCES, pages, reference
+from corpus import SOURCES, prepared, reference
 from ocrbatch.accuracy import pooled, score
 
 MAIN = {"sroie": "cer", "oldbooks": "cer"}  # the others: bag-of-words
@@ -80,10 +80,7 @@ def build(path: Path, per_source: int, second: Any = None) -> None:
     import tesserocr
     from PIL import Image
 
-    from ocrbatch.engines.routing import AutoEngine, page_features, ppocr_scale
-    from ocrbatch.model import PageTask
-    from ocrbatch.preprocess import Preprocessor
-    from ocrbatch.tools.images import load_image
+    from ocrbatch.engines.routing import AutoEngine, ppocr_scale
     from ocrbatch.tools.tessimage import set_image
 
     auto = AutoEngine({}, threads=1)
@@ -94,17 +91,9 @@ def build(path: Path, per_source: int, second: Any = None) -> None:
     ocr = auto._engine("ppocr")._ocr  # type: ignore[attr-defined]
     api = tess._api  # type: ignore[attr-defined]
     real_rec = ocr.recognize_txt
-    pre = Preprocessor("auto")
     o = auto.options
-    seen: dict[str, int] = {}
     with path.open("w", encoding="utf-8") as out:
-        for p in pages():
-            seen[p.source] = seen.get(p.source, 0) + 1
-            if per_source and seen[p.source] > per_source:
-                continue
-            image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
-            task = PageTask(1, 1, 1, str(p.image), 0, 1)
-            f = page_features(image)
+        for p, image, task, f in prepared(per_source):
             t = time.perf_counter()
             page = tess.recognize(image, task)
             tess_s = time.perf_counter() - t

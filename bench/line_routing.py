@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import SOURCES, pages, reference
+from corpus import SOURCES, prepared, reference
 from ocrbatch.accuracy import pooled, score
 
 MAIN = {"sroie": "cer", "oldbooks": "cer"}  # the others: bag-of-words
@@ -44,10 +44,7 @@ def build(path: Path) -> None:
     import numpy as np
     from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
-    from ocrbatch.engines.routing import AutoEngine, page_features
-    from ocrbatch.model import PageTask
-    from ocrbatch.preprocess import Preprocessor
-    from ocrbatch.tools.images import load_image
+    from ocrbatch.engines.routing import AutoEngine
 
     auto = AutoEngine({}, threads=1)
     auto.open()
@@ -55,12 +52,8 @@ def build(path: Path) -> None:
     if not auto.ppocr_available():
         raise SystemExit("no PP-OCR engine can run here (pip install -e '.[rapidocr]')")
     rec = auto._engine("ppocr")._ocr.text_rec  # type: ignore[attr-defined]
-    pre = Preprocessor("auto")
     with path.open("w", encoding="utf-8") as out:
-        for p in pages():
-            image, _ = pre.run(load_image(str(p.image), max_pixels=10**9))
-            task = PageTask(1, 1, 1, str(p.image), 0, 1)
-            f = page_features(image)
+        for p, image, task, f in prepared():
             t = time.perf_counter()
             page = tess.recognize(image, task)
             tess_s = time.perf_counter() - t
