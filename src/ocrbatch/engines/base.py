@@ -183,6 +183,7 @@ _CAPABILITIES = (
     "check",
     "info",
     "pages_per_batch",
+    "takes_over",
 )
 
 
